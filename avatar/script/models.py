@@ -1,0 +1,204 @@
+"""The one configuration model: a Presentation and everything it holds.
+
+Defaults live here. YAML templates, Markdown decks and plain text all load into
+these models (avatar.script.load); building them in code works the same way:
+
+    from avatar.script.models import Presentation, Scene, Slide
+    deck = Presentation(title="Hi", scenes=[Scene(narration="Hello there.")])
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Model(BaseModel):
+    # Unknown keys are errors (the loader turns them into "did you mean" messages).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- voice
+class VoiceSpec(Model):
+    """Which voice speaks the narration. `preset` names a file in voices/ (or a path)."""
+
+    preset: Optional[str] = "joe"          # voices/<preset>.yaml supplies defaults for the fields below
+    engine: Literal["piper", "coqui", "recorded"] = "piper"
+    model: Optional[Path] = None           # piper: .onnx voice (default: the bundled en_US-joe-medium)
+    speed: float = Field(1.0, gt=0.25, le=4.0)   # 1.0 = natural; piper length_scale = 1 / speed
+    noise_scale: Optional[float] = Field(None, ge=0, le=2)   # piper phoneme variation (None = voice default)
+    noise_w: Optional[float] = Field(None, ge=0, le=2)       # piper timing variation (None = voice default)
+    speaker: Optional[int] = None          # multi-speaker models
+    sentence_pause: float = Field(0.25, ge=0, le=5)  # silence between sentences, seconds
+    lexicon: dict[str, str] = Field(default_factory=dict)  # word -> respelling, or [[ipa]] phonemes
+    # recorded narration (engine: recorded)
+    audio: Optional[Path] = None
+    transcript: Optional[str] = None
+    # coqui (engine: coqui)
+    model_path: Optional[Path] = None
+    config_path: Optional[Path] = None
+    speaker_wav: Optional[Path] = None
+    language: Optional[str] = None
+
+
+# --------------------------------------------------------------------------- presenter
+class RendererSpec(Model):
+    name: Literal["warp", "diffusion"] = "warp"
+    # diffusion only (see avatar.render.diffusion)
+    base: Optional[str] = None             # local folder or hub id of an SD-1.5-class model
+    controlnet: Optional[str] = None       # local folder or hub id of a MediaPipe-face ControlNet
+    steps: int = Field(4, ge=1, le=100)
+    strength: float = Field(0.35, gt=0, le=1)
+    guidance: float = Field(1.0, ge=0, le=20)
+    region: Literal["mouth", "face"] = "mouth"
+    batch: int = Field(8, ge=1, le=64)
+    allow_cpu: bool = False
+
+
+Layout = Literal["pip", "side", "full", "none"]
+Corner = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
+
+
+class AvatarSpec(Model):
+    """The presenter: photo, how it moves, and where it sits on screen."""
+
+    photo: Optional[Path] = None           # None = the bundled public-domain astronaut photo
+    face_index: int = Field(0, ge=0)       # which face when the photo has several (0 = largest)
+    layout: Layout = "pip"                 # picture-in-picture, side panel, full screen, none (voice-over)
+    position: Corner = "bottom-right"      # pip corner
+    size: float = Field(0.32, gt=0.05, le=1.0)  # pip height as a fraction of the video height
+    shape: Literal["circle", "rounded", "rect"] = "rounded"
+    border: int = Field(4, ge=0, le=40)    # pixels, in the theme's accent colour
+    background: Literal["keep", "remove"] = "keep"  # remove = selfie segmentation, theme colour behind
+    motion: Literal["phonemes", "audio", "hybrid"] = "hybrid"
+    still: bool = False                    # no head motion
+    expression_scale: float = Field(1.0, ge=0, le=3)
+    seed: int = 0
+    renderer: RendererSpec = Field(default_factory=RendererSpec)
+
+
+# --------------------------------------------------------------------------- captions / theme
+class CaptionSpec(Model):
+    enabled: bool = True                   # build cues at all
+    burn: bool = True                      # draw them into the video
+    files: bool = True                     # write OUT.srt and OUT.vtt
+    max_chars: int = Field(42, ge=10, le=80)   # per line
+    max_lines: int = Field(2, ge=1, le=3)
+    max_gap: float = Field(0.7, ge=0)      # a cue never spans a pause longer than this (s)
+    min_duration: float = Field(1.0, ge=0)
+    max_duration: float = Field(6.0, gt=0)
+    highlight: bool = False                # highlight the word being spoken
+    position: Literal["bottom", "top"] = "bottom"
+
+
+class ThemeSpec(Model):
+    """A theme by name (templates/themes/<name>.yaml) with optional field overrides."""
+
+    name: str = "default"
+    font: Optional[str] = None             # path or bundled font name
+    font_bold: Optional[str] = None
+    font_mono: Optional[str] = None
+    background: Optional[str] = None       # "#rrggbb" or "linear-gradient(#a, #b)"
+    background_image: Optional[Path] = None
+    text_color: Optional[str] = None
+    title_color: Optional[str] = None
+    accent_color: Optional[str] = None
+    logo: Optional[Path] = None
+    logo_position: Optional[Corner] = None
+    caption_font_size: Optional[int] = None
+    caption_color: Optional[str] = None
+    caption_style: Optional[Literal["outline", "box"]] = None
+
+
+# --------------------------------------------------------------------------- slides / scenes
+SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf"]
+
+
+class Slide(Model):
+    layout: SlideLayout = "title"
+    title: Optional[str] = None
+    subtitle: Optional[str] = None
+    bullets: list[str] = Field(default_factory=list)
+    reveal: bool = False                   # bullets appear one by one with the narration
+    text: Optional[str] = None
+    image: Optional[Path] = None
+    fit: Literal["fit", "fill"] = "fit"
+    left: list[str] = Field(default_factory=list)    # two_columns
+    right: list[str] = Field(default_factory=list)
+    quote: Optional[str] = None
+    author: Optional[str] = None
+    code: Optional[str] = None
+    language: Optional[str] = None
+    pdf: Optional[Path] = None
+    page: Optional[int] = Field(None, ge=1)  # 1-based
+    background: Optional[str] = None       # per-slide background override
+
+
+class Scene(Model):
+    slide: Optional[Slide] = None          # None = no slide (plain text input, full-screen avatar)
+    narration: str = ""                    # may hold [pause 0.5s] and [next] markup
+    pause_before: float = Field(0.0, ge=0, le=30)
+    pause_after: float = Field(0.4, ge=0, le=30)
+    voice: Optional[VoiceSpec] = None      # None = the presentation's voice
+    avatar: Optional[AvatarSpec] = None    # None = the presentation's avatar
+    transition: Optional[Literal["cut", "crossfade"]] = None   # into this scene; None = presentation default
+    duration: Optional[float] = Field(None, gt=0)  # minimum length for scenes with no narration
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Scene":
+        if not self.narration.strip() and self.slide is None and self.duration is None:
+            raise ValueError("scene is empty: give it narration, a slide, or a duration")
+        return self
+
+
+_SIZE_PRESETS = {
+    "16:9": (1280, 720), "720p": (1280, 720), "1080p": (1920, 1080), "9:16": (720, 1280),
+    "1:1": (1080, 1080), "4:3": (1024, 768),
+}
+
+
+class Presentation(Model):
+    title: str = "Untitled presentation"
+    size: tuple[int, int] = (1280, 720)    # "1280x720", "16:9", "1080p", "9:16", "1:1" also accepted
+    fps: int = Field(25, ge=1, le=60)
+    theme: ThemeSpec = Field(default_factory=ThemeSpec)
+    avatar: AvatarSpec = Field(default_factory=AvatarSpec)
+    voice: VoiceSpec = Field(default_factory=VoiceSpec)
+    captions: CaptionSpec = Field(default_factory=CaptionSpec)
+    transition: Literal["cut", "crossfade"] = "crossfade"
+    transition_duration: float = Field(0.4, ge=0, le=3)
+    badge: bool = False                    # visible "AI-generated" mark
+    scenes: list[Scene] = Field(min_length=1)
+    source: Optional[Path] = Field(None, exclude=True)  # the file this was loaded from, if any
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v):
+        if isinstance(v, str):
+            s = v.strip().lower()
+            if s in _SIZE_PRESETS:
+                return _SIZE_PRESETS[s]
+            m = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", s)
+            if not m:
+                raise ValueError(f"size {v!r}: use WIDTHxHEIGHT (e.g. 1280x720) or one of {', '.join(_SIZE_PRESETS)}")
+            v = (int(m.group(1)), int(m.group(2)))
+        return v
+
+    @field_validator("size")
+    @classmethod
+    def _even(cls, v):
+        w, h = v
+        if not (64 <= w <= 7680 and 64 <= h <= 4320):
+            raise ValueError(f"size {w}x{h} is out of range (64..7680 x 64..4320)")
+        return (w - w % 2, h - h % 2)   # H.264 yuv420p needs even dimensions
+
+    def voice_for(self, scene: Scene) -> VoiceSpec:
+        return scene.voice or self.voice
+
+    def avatar_for(self, scene: Scene) -> AvatarSpec:
+        return scene.avatar or self.avatar
+
+    def transition_for(self, scene: Scene) -> str:
+        return scene.transition or self.transition
