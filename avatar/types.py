@@ -30,6 +30,20 @@ class Word:
     end: float
 
 
+@dataclass(frozen=True)
+class Cue:
+    """One caption: up to CaptionSpec.max_lines lines of text shown from start to end (seconds)."""
+
+    start: float
+    end: float
+    lines: tuple[str, ...]
+    words: tuple[Word, ...] = ()   # the words in this cue, with their own times (for highlighting)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
 @dataclass
 class Speech:
     """Narration audio with exact timings. Audio is mono float32 in [-1, 1]."""
