@@ -1,1 +1,41 @@
+"""Scripts -> Presentation: YAML templates, Markdown decks, plain text.
 
+    from avatar.script import load, from_text
+    deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, anything else: plain text
+    deck = from_text("Hello there. [pause 0.5s] Welcome!")
+
+Every problem with the input raises avatar.errors.AvatarError with one line that names
+file:line: field and how to fix it. Relative paths in a script are resolved against the
+folder of the file that wrote them; referenced files must exist at load time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avatar.script.models import Presentation
+
+YAML_SUFFIXES = (".yaml", ".yml")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+def load(path: str | Path) -> Presentation:
+    """Load a script file, choosing the reader by its suffix."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix in YAML_SUFFIXES:
+        from avatar.script.yaml_loader import load_yaml
+        return load_yaml(path)
+    if suffix in MARKDOWN_SUFFIXES:
+        from avatar.script.markdown import load_markdown
+        return load_markdown(path)
+    from avatar.script.text import load_text
+    return load_text(path)
+
+
+def from_text(text: str, source: str | Path | None = None) -> Presentation:
+    """A Presentation from inline plain text: one scene per paragraph, no slides."""
+    from avatar.script.text import from_text as _from_text
+    return _from_text(text, source)
+
+
+__all__ = ["load", "from_text", "Presentation"]

@@ -1,0 +1,366 @@
+"""Shared by the loaders: raw data + source locations -> a validated Presentation.
+
+Each loader turns its input into plain Python data (dicts, lists, scalars) and a
+``Locs`` map from data paths such as ``("scenes", 2, "slide", "layout")`` to the
+``(file, line)`` that wrote them. Everything after that is common: shorthands,
+relative paths, ``extends`` merging, scene overrides, pydantic validation, markup
+and file checks, and errors that name file:line: field.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import types
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from avatar.errors import AvatarError
+from avatar.script.models import AvatarSpec, Presentation, Scene, Slide
+from avatar.speech import markup
+
+DataPath = tuple[Union[str, int], ...]
+Loc = tuple[str, int]                 # (file shown in messages, 1-based line)
+Locs = dict[DataPath, Loc]
+
+AVATAR_LAYOUTS = get_args(AvatarSpec.model_fields["layout"].annotation)
+SLIDE_LAYOUTS = get_args(Slide.model_fields["layout"].annotation)
+
+# Fields holding file paths: resolved against the folder of the file that wrote them.
+_VOICE_PATHS = ("model", "audio", "model_path", "config_path", "speaker_wav")
+_PATH_FIELDS = {
+    "avatar": ("photo",),
+    "voice": _VOICE_PATHS,
+    "theme": ("background_image", "logo"),
+    "slide": ("image", "pdf"),
+}
+# Fields that are a name or a path (a path when it looks like one).
+_MAYBE_PATH_FIELDS = {"voice": ("preset",), "theme": ("font", "font_bold", "font_mono")}
+_PATHLIKE_SUFFIXES = {".yaml", ".yml", ".ttf", ".otf", ".ttc", ".woff", ".woff2"}
+
+
+# ----------------------------------------------------------------------------- small helpers
+def field_name(path: DataPath) -> str:
+    """("scenes", 2, "slide", "layout") -> "scenes[2].slide.layout"."""
+    out = ""
+    for el in path:
+        out += f"[{el}]" if isinstance(el, int) else (f".{el}" if out else str(el))
+    return out
+
+
+def where(locs: Locs, path: DataPath, default: Loc) -> Loc:
+    """The location of the longest prefix of `path` that has one."""
+    for n in range(len(path), -1, -1):
+        if path[:n] in locs:
+            return locs[path[:n]]
+    return default
+
+
+def fail(message: str, locs: Locs, path: DataPath, default: Loc, hint: str | None = None) -> AvatarError:
+    file, line = where(locs, path, default)
+    return AvatarError(message, path=file, line=line, field=field_name(path) or None, hint=hint)
+
+
+def did_you_mean(word: str, options) -> str | None:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def read_text(path: Path) -> str:
+    """The script's text, or an AvatarError saying why it can't be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AvatarError("script file not found", path=path, hint="check the path") from None
+    except IsADirectoryError:
+        raise AvatarError("is a folder, not a script file", path=path) from None
+    except UnicodeDecodeError as e:
+        raise AvatarError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path,
+                          hint="save the script as UTF-8") from None
+    except OSError as e:
+        raise AvatarError(f"cannot read the script: {e.strerror or e}", path=path) from None
+
+
+# ----------------------------------------------------------------------------- merging
+def deep_merge(base: Any, over: Any) -> Any:
+    """Maps merge key by key (recursively); anything else in `over` replaces `base`."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = deep_merge(base[k], v) if k in base else v
+        return out
+    return over
+
+
+def merge_locs(base: Locs, over: Locs, over_data: Any) -> Locs:
+    """Locations after deep_merge(base, over): `over` wins; base entries below a replaced value go."""
+    replaced: list[DataPath] = []
+
+    def collect(d: Any, p: DataPath) -> None:
+        if isinstance(d, dict):
+            for k, v in d.items():
+                collect(v, p + (k,))
+        else:
+            replaced.append(p)
+
+    collect(over_data, ())
+    out = {p: l for p, l in base.items()
+           if not any(len(p) > len(r) and p[:len(r)] == r for r in replaced)}
+    out.update(over)
+    return out
+
+
+# ----------------------------------------------------------------------------- per-file normalisation
+def normalize(data: dict, locs: Locs, base_dir: Path, default: Loc) -> None:
+    """Shorthands and relative paths of ONE file's data, before merging with other files."""
+    for key in ("theme", "voice", "avatar", "captions"):
+        if key in data and data[key] is None:                   # `voice:` with everything commented out
+            del data[key]
+    for key, field in (("theme", "name"), ("voice", "preset")):
+        if isinstance(data.get(key), str):                      # theme: dark  -> theme: {name: dark}
+            data[key] = {field: data[key]}
+            locs[(key, field)] = where(locs, (key,), default)
+    _resolve_section_paths(data, base_dir)
+    scenes = data.get("scenes")
+    if isinstance(scenes, list):
+        for i, scene in enumerate(scenes):
+            if isinstance(scene, dict):
+                if isinstance(scene.get("voice"), str):
+                    scene["voice"] = {"preset": scene["voice"]}
+                    locs[("scenes", i, "voice", "preset")] = where(locs, ("scenes", i, "voice"), default)
+                _layout_shorthand(scene, ("scenes", i), locs, default)
+                _resolve_section_paths(scene, base_dir)
+
+
+def _layout_shorthand(scene: dict, at: DataPath, locs: Locs, default: Loc) -> None:
+    """Scene `layout:` is where the presenter sits (pip/side/full/none) or, for a slide layout
+    name (bullets, quote, ...), the slide's layout: the two sets of names do not overlap."""
+    if "layout" not in scene:
+        return
+    value = scene.pop("layout")
+    loc = where(locs, at + ("layout",), default)
+    if value in AVATAR_LAYOUTS:
+        target, section = ("avatar", "layout"), "avatar"
+    elif value in SLIDE_LAYOUTS:
+        target, section = ("slide", "layout"), "slide"
+    else:
+        raise fail(f"unknown value {value!r}", locs, at + ("layout",), default,
+                   hint=did_you_mean(value, AVATAR_LAYOUTS + SLIDE_LAYOUTS)
+                   or f"presenter: {', '.join(AVATAR_LAYOUTS)}; slide: {', '.join(SLIDE_LAYOUTS)}")
+    sub = scene.get(section)
+    if sub is None:
+        sub = scene[section] = {}
+        locs.setdefault(at + (section,), loc)
+    if isinstance(sub, dict):
+        sub.setdefault("layout", value)
+        locs.setdefault(at + target, loc)
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or "\\" in value or Path(value).suffix.lower() in _PATHLIKE_SUFFIXES
+
+
+def _resolve(value: Any, base_dir: Path) -> Any:
+    if isinstance(value, str) and value.strip():
+        p = Path(value.strip()).expanduser()
+        return str(p if p.is_absolute() else (base_dir / p).resolve())
+    return value
+
+
+def _resolve_section_paths(data: dict, base_dir: Path) -> None:
+    for section, fields in _PATH_FIELDS.items():
+        sub = data.get(section)
+        if isinstance(sub, dict):
+            for f in fields:
+                if f in sub:
+                    sub[f] = _resolve(sub[f], base_dir)
+            for f in _MAYBE_PATH_FIELDS.get(section, ()):
+                if isinstance(sub.get(f), str) and _looks_like_path(sub[f]):
+                    sub[f] = _resolve(sub[f], base_dir)
+
+
+# ----------------------------------------------------------------------------- build
+def build(data: Any, locs: Locs, source: Path | str | None, default: Loc,
+          texts: dict[str, str] | None = None) -> Presentation:
+    """Validate merged data into a Presentation; every problem becomes a one-line AvatarError.
+
+    `default` is the location used when nothing more precise is known; `texts` maps a
+    file name to its text (used to find the exact line of a bad narration tag).
+    """
+    if not isinstance(data, dict):
+        raise AvatarError("the script must be a mapping of settings (title:, scenes:, ...)",
+                          path=default[0], line=default[1])
+    data = dict(data)
+    data.pop("extends", None)
+    if "source" in data:
+        raise fail("is set by the loader, not the script", locs, ("source",), default, hint="remove it")
+    _scene_overrides(data, locs)
+    try:
+        pres = Presentation.model_validate(data)
+    except ValidationError as e:
+        raise _first_error(e, locs, default) from None
+    _check_narration(pres, locs, default, texts or {})
+    _check_files(pres, locs, default)
+    if source is not None:
+        pres.source = Path(source)
+    return pres
+
+
+def _scene_overrides(data: dict, locs: Locs) -> None:
+    """Scene voice:/avatar: are partial: merge them over the presentation's dicts."""
+    scenes = data.get("scenes")
+    if not isinstance(scenes, list):
+        return
+    data["scenes"] = scenes = [dict(s) if isinstance(s, dict) else s for s in scenes]
+    for key in ("voice", "avatar"):
+        top = data.get(key) or {}
+        if not isinstance(top, dict):
+            continue
+        for i, scene in enumerate(scenes):
+            if isinstance(scene, dict) and isinstance(scene.get(key), dict):
+                scene[key] = deep_merge(top, scene[key])
+                for p, loc in list(locs.items()):     # keys that came from the top level point there
+                    if p[:1] == (key,):
+                        locs.setdefault(("scenes", i) + p, loc)
+
+
+def _unwrap(tp: Any) -> Any:
+    """Optional[X] -> X."""
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _owner_and_type(loc: tuple) -> tuple[type[BaseModel] | None, Any]:
+    """Walk the model tree along a pydantic error location."""
+    tp: Any = Presentation
+    owner = None
+    for el in loc:
+        tp = _unwrap(tp)
+        if isinstance(el, int):
+            args = get_args(tp)
+            tp = args[0] if args else Any
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
+            owner = tp
+            f = tp.model_fields.get(el)
+            if f is None:
+                return owner, None
+            tp = f.annotation
+        else:
+            return owner, None
+    return owner, _unwrap(tp)
+
+
+def _first_error(exc: ValidationError, locs: Locs, default: Loc) -> AvatarError:
+    errors = exc.errors(include_url=False)
+
+    def order(err):
+        file, line = where(locs, tuple(err["loc"]), default)
+        return (file != default[0], err["type"] == "missing", line)
+
+    err = min(errors, key=order)
+    path = tuple(err["loc"])
+    kind, value = err["type"], err.get("input")
+    hint = None
+    if kind == "extra_forbidden":
+        _, owner = _owner_and_type(path[:-1])
+        is_model = isinstance(owner, type) and issubclass(owner, BaseModel)
+        names = [n for n in owner.model_fields if n != "source"] if is_model else []
+        if owner is Scene:
+            names.append("layout")
+        msg = "unknown key"
+        hint = did_you_mean(path[-1], names) or (f"valid keys: {', '.join(names)}" if names else None)
+    elif kind == "literal_error":
+        _, tp = _owner_and_type(path)
+        options = get_args(tp) if get_origin(tp) is Literal else ()
+        msg = f"unknown value {value!r}"
+        hint = did_you_mean(value, options) or (f"use one of: {', '.join(map(str, options))}" if options else None)
+    elif kind == "missing":
+        msg = "is required"
+        if path == ("scenes",):
+            msg, hint = "no scenes", "add a 'scenes:' list with at least one scene"
+    elif kind == "too_short" and path == ("scenes",):
+        msg = "no scenes"
+        hint = "add at least one scene under 'scenes:'"
+    elif kind == "value_error":
+        msg = re.sub(r"^Value error, ", "", err["msg"])
+    else:
+        msg = err["msg"][:1].lower() + err["msg"][1:]
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            msg += f", got {value!r}"
+        elif isinstance(value, dict):
+            msg += ", got a mapping"
+        elif isinstance(value, list):
+            msg += ", got a list"
+    if len(errors) > 1:
+        more = f"{len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after this one"
+        hint = f"{hint}{' and' if hint.endswith('?') else ';'} {more}" if hint else more
+    return fail(msg, locs, path, default, hint)
+
+
+def _check_narration(pres: Presentation, locs: Locs, default: Loc, texts: dict[str, str]) -> None:
+    for i, scene in enumerate(pres.scenes):
+        at = ("scenes", i, "narration")
+        try:
+            segments = markup.parse(scene.narration)
+        except markup.MarkupError as e:
+            file, line = _markup_line(scene.narration, where(locs, at, default), texts)
+            raise AvatarError(str(e), path=file, line=line, field=field_name(at)) from None
+        if scene.slide is not None and scene.slide.reveal:
+            n_next = sum(isinstance(s, markup.Marker) and s.name == "next" for s in segments)
+            if n_next > len(scene.slide.bullets):
+                raise fail(f"{n_next} [next] markers but only {len(scene.slide.bullets)} bullet(s) to reveal",
+                           locs, at, default, hint="one [next] per bullet")
+
+
+def _markup_line(narration: str, loc: Loc, texts: dict[str, str]) -> Loc:
+    """The line of the first bad [tag]: searched in the file from the narration's line on."""
+    file, line = loc
+    bad = None
+    for m in markup._TAG.finditer(narration):
+        try:
+            markup.parse(m.group(0))
+        except markup.MarkupError:
+            bad = m.group(0)
+            break
+    lines = texts.get(file, "").splitlines()
+    if bad:
+        for n in range(max(line, 1) - 1, len(lines)):
+            if bad in lines[n]:
+                return file, n + 1
+    return file, line
+
+
+def _check_files(pres: Presentation, locs: Locs, default: Loc) -> None:
+    def check(path: Path | str | None, at: DataPath) -> None:
+        if path is None:
+            return
+        p = Path(path)
+        if not p.is_absolute():            # a bare name (preset, font): looked up elsewhere
+            return
+        if not p.exists():
+            raise fail(f"file not found: {p}", locs, at, default,
+                       hint="paths are relative to the folder of the file that names them")
+        if p.is_dir():
+            raise fail(f"is a folder, not a file: {p}", locs, at, default)
+
+    def check_spec(spec, at: DataPath, fields) -> None:
+        if spec is not None:
+            for f in fields:
+                check(getattr(spec, f), at + (f,))
+
+    check_spec(pres.avatar, ("avatar",), ("photo",))
+    check_spec(pres.theme, ("theme",), ("background_image", "logo"))
+    check_spec(pres.voice, ("voice",), _VOICE_PATHS + ("preset",))
+    for i, scene in enumerate(pres.scenes):
+        at = ("scenes", i)
+        check_spec(scene.slide, at + ("slide",), ("image", "pdf"))
+        check_spec(scene.avatar, at + ("avatar",), ("photo",))
+        check_spec(scene.voice, at + ("voice",), _VOICE_PATHS + ("preset",))
+
+
+__all__ = ["build", "normalize", "deep_merge", "merge_locs", "read_text", "field_name", "Locs", "Loc",
+           "AVATAR_LAYOUTS", "SLIDE_LAYOUTS"]

@@ -1,0 +1,86 @@
+"""Benchmark of the main job, `avatar render`.
+
+Prints:
+  - real-time factor (render seconds / video seconds) of the demo at 1280x720 and 1920x1080
+  - peak memory (RSS) of a 2-scene and a 20-scene script (should stay flat)
+  - the cached rerun after changing one scene of the 20-scene script (about 1/N of the full time)
+
+Each render runs in its own process so peak RSS is that render's alone.
+Usage: python bench/bench_pipeline.py [--quick]   (--quick: 720p demo and the 2/6-scene memory runs only)
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from avatar.pipeline import render
+from avatar.script import load
+script, out, size, cache = sys.argv[1:5]
+t = time.perf_counter()
+r = render(load(Path(script)), Path(out), size=size or None, cache_dir=Path(cache))
+print(json.dumps({"seconds": time.perf_counter() - t, "duration": r.duration, "scenes": r.scenes,
+                  "rendered": r.rendered, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+SENTENCES = [
+    "Our product turns a written script into a narrated video.",
+    "Each scene has a slide, a voice and a talking presenter.",
+    "The face is animated from a single photo on the processor.",
+    "Captions follow the words as they are spoken.",
+    "Scenes that did not change are reused from the cache.",
+]
+
+
+def run(script: Path, out: Path, size: str, cache: Path) -> dict:
+    res = subprocess.run([sys.executable, "-c", CHILD, str(script), str(out), size, str(cache)],
+                         capture_output=True, text=True)
+    if res.returncode:
+        sys.exit(f"render failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def deck(path: Path, n: int, changed: int | None = None) -> Path:
+    lines = ["title: Bench", "size: 1280x720", "scenes:"]
+    for i in range(n):
+        text = SENTENCES[i % len(SENTENCES)] + (" This one changed." if i == changed else "")
+        lines += [f"  - slide: {{layout: bullets, title: 'Scene {i + 1}', bullets: ['Point one', 'Point two']}}",
+                  f"    narration: \"{text}\""]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    from avatar.resources import templates_dir
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        demo = templates_dir() / "demo.yaml"
+        for size in (["1280x720"] if quick else ["1280x720", "1920x1080"]):
+            r = run(demo, tmp / f"demo_{size}.mp4", size, tmp / f"cache_{size}")
+            print(f"demo {size}: {r['duration']:.1f} s video in {r['seconds']:.1f} s -> "
+                  f"RTF {r['seconds'] / r['duration']:.2f}, peak RSS {r['peak_rss_mb']:.0f} MB")
+        big = 6 if quick else 20
+        for n in (2, big):
+            r = run(deck(tmp / f"d{n}.yaml", n), tmp / f"d{n}.mp4", "", tmp / f"c{n}")
+            print(f"{n:2d} scenes: {r['duration']:.1f} s video, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                  f"render {r['seconds']:.1f} s")
+            full = r
+        r = run(deck(tmp / f"d{big}.yaml", big, changed=big // 2), tmp / "rerun.mp4", "", tmp / f"c{big}")
+        print(f"rerun after changing 1 of {big} scenes: {r['seconds']:.1f} s "
+              f"({r['rendered']} re-rendered; full render {full['seconds']:.1f} s, "
+              f"ratio {r['seconds'] / full['seconds']:.2f} vs 1/N = {1 / big:.2f})")
+
+
+if __name__ == "__main__":
+    main()

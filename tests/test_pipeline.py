@@ -1,0 +1,171 @@
+"""End to end: script -> MP4, decoded and checked; `avatar say`; scene cache; CLI errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.cli import main
+
+TWO_SCENES = """\
+title: Pipeline test
+size: 320x180
+fps: 12
+captions: {{burn: true}}
+transition: cut
+avatar: {{layout: pip, size: 0.5, position: bottom-right, motion: phonemes}}
+scenes:
+  - slide: {{layout: title, title: Hello}}
+    narration: "Hello there. [pause 0.6s] Big map."
+    pause_after: 0.3
+  - slide: {{layout: bullets, title: Points, bullets: [One, Two]}}
+    narration: "{second}"
+    pause_after: 0.2
+"""
+
+
+def _write(tmp_path: Path, second: str = "Bob opened the box.") -> Path:
+    p = tmp_path / "deck.yaml"
+    p.write_text(TWO_SCENES.format(second=second))
+    return p
+
+
+def _frames(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from avatar.pipeline import render
+    from avatar.script import load
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    deck = load(_write(tmp))
+    out = tmp / "talk.mp4"
+    result = render(deck, out, cache_dir=tmp / "cache")
+    return deck, out, result, tmp
+
+
+def test_render_two_scenes_decodes(rendered):
+    from avatar.speech.narrate import narrate_scene
+    from avatar.video import probe
+
+    deck, out, result, _ = rendered
+    info = probe(out)
+    # duration = narration + pauses of each scene, within one frame
+    expected = sum(narrate_scene(deck, s).duration for s in deck.scenes)
+    assert abs(info["duration"] - expected) <= 1.0 / deck.fps
+    assert (info["width"], info["height"]) == (320, 180)
+    frames = _frames(out)
+    assert abs(len(frames) - round(expected * deck.fps)) <= 2
+    assert info["audio_duration"] == pytest.approx(info["duration"], abs=1.5 / deck.fps)
+    assert "AI-generated" in info["tags"].get("comment", "")
+    # audio present and not silent
+    import av
+
+    with av.open(str(out)) as c:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+    assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1e-3
+    # the avatar corner moves while the slide's title area holds still (within one scene)
+    first_scene = frames[: int(1.8 * deck.fps)]
+    avatar_box = first_scene[:, 95:175, 235:315].astype(np.int16)
+    title_box = first_scene[:, 10:60, 20:200].astype(np.int16)
+    assert np.abs(np.diff(avatar_box, axis=0)).mean() > 0.5
+    assert np.abs(np.diff(title_box, axis=0)).mean() < 0.5
+
+
+def test_caption_files_follow_words(rendered):
+    import srt
+
+    deck, out, _, _ = rendered
+    subs = list(srt.parse(out.with_suffix(".srt").read_text()))
+    text = " ".join(s.content.replace("\n", " ") for s in subs)
+    assert text.split() == ["Hello", "there.", "Big", "map.", "Bob", "opened", "the", "box."]
+    # no cue spans the 0.6 s pause: "Hello there." and "Big map." are separate cues
+    assert subs[0].content.replace("\n", " ") == "Hello there."
+    starts = [s.start.total_seconds() for s in subs]
+    assert starts == sorted(starts)
+    # the second scene's cue starts after the first scene ends
+    from avatar.speech.narrate import narrate_scene
+
+    first = narrate_scene(deck, deck.scenes[0]).duration
+    assert subs[-1].start.total_seconds() >= first - 1e-3
+    assert out.with_suffix(".vtt").read_text().startswith("WEBVTT")
+
+
+def test_rerun_reuses_unchanged_scenes(rendered):
+    from avatar.pipeline import render
+    from avatar.script import load
+
+    deck, out, first, tmp = rendered
+    again = render(deck, tmp / "again.mp4", cache_dir=tmp / "cache")
+    assert again.rendered == 0 and again.scenes == 2
+    changed = load(_write(tmp, second="Mia read a map."))
+    third = render(changed, tmp / "changed.mp4", cache_dir=tmp / "cache")
+    assert third.rendered == 1
+
+
+def test_say_writes_clip_and_captions(tmp_path, astronaut_path):
+    from avatar.pipeline import say
+    from avatar.video import probe
+
+    out = tmp_path / "hi.mp4"
+    r = say("Hi Bob.", face=astronaut_path, out=out, fps=12, size=160, motion="phonemes")
+    info = probe(out)
+    assert (info["width"], info["height"]) == (160, 160)
+    assert info["frames"] == r.frames
+    assert out.with_suffix(".srt").exists()
+
+
+def test_cli_help_is_light():
+    code = ("import sys; from avatar.cli import app; import typer.testing as t; "
+            "r = t.CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+            "heavy = [m for m in ('torch', 'mediapipe', 'cv2', 'piper', 'av') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _run_cli(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    return e.value.code, capsys.readouterr().err
+
+
+def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: x\nscenes:\n  - slide: {layout: bulets, title: T}\n    narration: hi\n")
+    out = tmp_path / "o.mp4"
+    code, err = _run_cli(["render", str(bad), "-o", str(out)], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "bad.yaml:3" in err and "bulets" in err
+    assert not out.exists()
+
+    code, err = _run_cli(["render", str(tmp_path / "missing.yaml"), "-o", str(out)], capsys)
+    assert code == 2 and "missing.yaml" in err and err.count("\n") == 1
+
+    code, err = _run_cli(["say", "hi", "--face", str(tmp_path / "nope.png"), "-o", str(out)], capsys)
+    assert code == 2 and "nope.png" in err and not out.exists()
+
+
+def test_cli_check_summary(tmp_path, capsys):
+    deck = _write(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["check", str(deck)])
+    assert e.value.code in (0, None)
+    outp = capsys.readouterr().out
+    assert "scenes    2" in outp and "words" in outp
+
+
+def test_metadata_marks_ai(rendered):
+    from avatar.video import probe
+
+    _, out, _, _ = rendered
+    tags = probe(out)["tags"]
+    assert "synthetic" in json.dumps(tags).lower()
