@@ -221,7 +221,7 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
         from avatar.compose import draw_badge
 
         frames = (draw_badge(f) for f in frames)
-    cues = build_cues(speech.words, CaptionSpec()) if speech.words else []
+    cues = build_cues(speech.words, CaptionSpec(), text=text or None) if speech.words else []
     with _progress(console) as prog:
         task = prog.add_task("rendering", total=len(mo)) if prog else None
         cb = (lambda i: prog.update(task, completed=i)) if prog else None
@@ -312,6 +312,7 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
     from avatar.compose import SceneComposer, crossfade, still_frame
     from avatar.face import load_identity
     from avatar.render import get_renderer
+    from avatar.speech.markup import plain_text
     from avatar.speech.narrate import narrate_scene
     from avatar.video import write_mp4
 
@@ -321,7 +322,8 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
     speech = narrate_scene(deck, scene)
     fps = deck.fps
     n = Motion.frame_count(speech.duration, fps)
-    cues = build_cues(speech.words, deck.captions) if deck.captions.enabled else []
+    text = plain_text(scene.narration)
+    cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
     identity, face_frames = None, None
     if av.layout != "none":
         identity = load_identity(photo_path(av), face_index=av.face_index)
@@ -340,7 +342,7 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
     seg = Path(job.segment)
     write_mp4(seg, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
               metadata=metadata(deck.title), progress=progress)
-    info = {"index": job.index, "duration": n / fps, "frames": n, "sample_rate": speech.sample_rate,
+    info = {"index": job.index, "duration": n / fps, "frames": n, "sample_rate": speech.sample_rate, "text": text,
             "words": [[w.text, w.start, w.end] for w in speech.words]}
     _atomic_write_text(_sidecar(seg), json.dumps(info))
     return info
@@ -366,7 +368,7 @@ def _scene_cues(segment: Path, offset: float, spec) -> list:
 
     info = json.loads(_sidecar(segment).read_text())
     words = [Word(t, s, e) for t, s, e in info["words"]]
-    cues = build_cues(words, spec) if words else []
+    cues = build_cues(words, spec, text=info.get("text")) if words else []
     return [replace(c, start=c.start + offset, end=c.end + offset,
                     words=tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in c.words))
             for c in cues], info["duration"]

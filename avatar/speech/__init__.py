@@ -1,1 +1,40 @@
+"""Speech: narration text -> Speech (audio + exact phoneme and word timings).
 
+    from avatar.speech import load_voice
+    speech = load_voice(VoiceSpec()).synthesize("Hello there. [pause 0.5s] Next point.")
+
+Engines: "piper" (default, bundled voice), "recorded" (your own audio), "coqui" (optional).
+Heavy libraries load inside the functions that need them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avatar.script.models import VoiceSpec
+from avatar.types import Voice
+
+
+def load_voice(spec: VoiceSpec, base_dir: Path | None = None) -> Voice:
+    """Resolve the spec's preset and build the voice its engine names.
+
+    base_dir: folder that relative paths in the spec are relative to (the script's folder).
+    """
+    from avatar.speech.presets import resolve
+
+    spec = resolve(spec, base_dir)
+    if spec.engine == "piper":
+        from avatar.speech.piper_voice import PiperVoice
+
+        return PiperVoice(spec, base_dir)
+    if spec.engine == "recorded":
+        from avatar.speech.recorded import RecordedVoice
+
+        return RecordedVoice(spec, base_dir)
+    if spec.engine == "coqui":
+        from avatar.speech.coqui import CoquiVoice
+
+        return CoquiVoice(spec, base_dir)
+    raise ValueError(f"unknown voice engine {spec.engine!r}")  # unreachable: VoiceSpec validates it
+
+
+__all__ = ["load_voice"]

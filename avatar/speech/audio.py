@@ -1,0 +1,147 @@
+"""Small operations on Speech values: silence, padding, joining, and atomic file output.
+
+Every function returns a new Speech; times of phonemes, words and markers always
+move with the audio. Silence added here is labelled with the pause phoneme "_" when
+the speech carries phonemes, so phonemes keep covering the whole audio.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from math import gcd
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from avatar.types import Phoneme, Speech, Word
+
+PAUSE = "_"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path` (same suffix); rename it onto `path` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def silence(seconds: float, sr: int) -> np.ndarray:
+    """`seconds` of digital silence (float32) at `sr` Hz."""
+    return np.zeros(max(0, int(round(seconds * sr))), np.float32)
+
+
+def silent_speech(seconds: float, sr: int) -> Speech:
+    """A Speech of pure silence, labelled with one pause phoneme."""
+    audio = silence(seconds, sr)
+    phonemes = [Phoneme(PAUSE, 0.0, len(audio) / sr)] if len(audio) else []
+    return Speech(audio, sr, phonemes=phonemes)
+
+
+def shift(speech: Speech, seconds: float) -> Speech:
+    """The same audio with every time moved by `seconds` (used after prepending audio)."""
+    return Speech(
+        speech.audio, speech.sample_rate,
+        phonemes=[replace(p, start=p.start + seconds, end=p.end + seconds) for p in speech.phonemes],
+        words=[replace(w, start=w.start + seconds, end=w.end + seconds) for w in speech.words],
+        markers=[(name, t + seconds) for name, t in speech.markers],
+    )
+
+
+def pad(speech: Speech, before: float = 0.0, after: float = 0.0) -> Speech:
+    """Silence before and after the speech; all times shift by the leading silence."""
+    sr = speech.sample_rate
+    parts = [silent_speech(before, sr), speech, silent_speech(after, sr)]
+    if not speech.phonemes:   # keep "no phoneme timings" meaning "none known"
+        parts = [Speech(p.audio, sr) if p is not speech else p for p in parts]
+    return join(parts)
+
+
+def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    """Polyphase resampling (scipy) of mono float audio."""
+    if sr_from == sr_to or len(audio) == 0:
+        return np.asarray(audio, np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(sr_from), int(sr_to))
+    out = resample_poly(np.asarray(audio, np.float64), sr_to // g, sr_from // g)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _target_rate(speeches: list[Speech]) -> int:
+    """The highest rate among pieces with sound (silence resamples losslessly)."""
+    voiced = [s.sample_rate for s in speeches if len(s.audio) and np.any(s.audio)]
+    return max(voiced) if voiced else speeches[0].sample_rate
+
+
+def join(speeches: list[Speech]) -> Speech:
+    """Concatenate speeches; times of later pieces are offset by the audio before them.
+
+    Pieces at another sample rate are resampled to the highest rate among the
+    pieces that hold sound. Adjacent pause phonemes are merged.
+    """
+    if not speeches:
+        raise ValueError("join() needs at least one Speech")
+    sr = _target_rate(speeches)
+    audio, phonemes, words, markers = [], [], [], []
+    offset = 0  # samples
+    for s in speeches:
+        a = resample(s.audio, s.sample_rate, sr)
+        t0 = offset / sr
+        for p in s.phonemes:
+            start, end = p.start + t0, p.end + t0
+            if phonemes and p.symbol == PAUSE and phonemes[-1].symbol == PAUSE and abs(phonemes[-1].end - start) < 1e-6:
+                phonemes[-1] = replace(phonemes[-1], end=end)
+            else:
+                phonemes.append(Phoneme(p.symbol, start, end))
+        words += [Word(w.text, w.start + t0, w.end + t0) for w in s.words]
+        markers += [(name, t + t0) for name, t in s.markers]
+        audio.append(a)
+        offset += len(a)
+    data = np.concatenate(audio).astype(np.float32) if audio else np.zeros(0, np.float32)
+    return Speech(data, sr, phonemes=phonemes, words=words, markers=markers)
+
+
+def save_wav(path: str | Path, speech: Speech) -> Path:
+    """Write 16-bit PCM WAV atomically (temp file + rename)."""
+    import soundfile as sf
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(speech.audio, -1.0, 1.0), speech.sample_rate, subtype="PCM_16", format="WAV")
+    return path
+
+
+def timings_dict(speech: Speech) -> dict:
+    r = lambda t: round(float(t), 4)  # noqa: E731 - 0.1 ms is far below a sample block
+    return {
+        "sample_rate": speech.sample_rate,
+        "duration": r(speech.duration),
+        "words": [{"text": w.text, "start": r(w.start), "end": r(w.end)} for w in speech.words],
+        "phonemes": [{"symbol": p.symbol, "start": r(p.start), "end": r(p.end)} for p in speech.phonemes],
+        "markers": [{"name": n, "time": r(t)} for n, t in speech.markers],
+    }
+
+
+def write_timings_json(path: str | Path, speech: Speech) -> Path:
+    """Words, phonemes and markers with their times (seconds), written atomically."""
+    path = Path(path)
+    write_text(path, json.dumps(timings_dict(speech), ensure_ascii=False, indent=1) + "\n")
+    return path
