@@ -101,8 +101,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         motion: Optional[str] = typer.Option(None, help="phonemes | audio | hybrid (default: hybrid)."),
         renderer: str = typer.Option("warp", help="warp (CPU) | diffusion (GPU, needs weights)."),
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
-        face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest)."),
-        badge: bool = typer.Option(False, help="Add a visible 'AI-generated' mark.")):
+        face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest).")):
     """Make one talking-head clip from text (or recorded audio) and a photo."""
     from avatar.pipeline import say as run
 
@@ -111,7 +110,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
     result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
                  size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
                  motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
-                 badge=badge, console=_console())
+                 console=_console())
     typer.echo(result.summary())
 
 

@@ -192,7 +192,7 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
         transcript: str | None = None, voice: str | None = None, fps: int = 25, size: int | None = None,
         crop: bool = False, still: bool = False, seed: int = 0, expression_scale: float = 1.0,
         motion: str | None = None, renderer: str = "warp", allow_cpu: bool = False, face_index: int = 0,
-        badge: bool = False, console=None) -> Result:
+        console=None) -> Result:
     """One talking-head clip (the whole photo, or the face crop) from text or recorded audio."""
     from avatar.captions import build_cues, write_srt, write_vtt
     from avatar.face import load_identity
@@ -217,10 +217,6 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
     mo = make_motion(speech, fps, spec)
     frames = get_renderer(spec.renderer).frames(identity, mo, crop=crop)
     frames = _resize(frames, size)
-    if badge:
-        from avatar.compose import draw_badge
-
-        frames = (draw_badge(f) for f in frames)
     cues = build_cues(speech.words, CaptionSpec(), text=text or None) if speech.words else []
     with _progress(console) as prog:
         task = prog.add_task("rendering", total=len(mo)) if prog else None
@@ -309,7 +305,7 @@ def _load_job_deck(job: SceneJob) -> Presentation:
 def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -> dict:
     """Render one scene to its cached segment (atomic). Returns its timing figures."""
     from avatar.captions import build_cues
-    from avatar.compose import SceneComposer, crossfade, still_frame
+    from avatar.compose import SceneComposer, crossfade
     from avatar.face import load_identity
     from avatar.render import get_renderer
     from avatar.speech.markup import plain_text
@@ -324,20 +320,16 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
     n = Motion.frame_count(speech.duration, fps)
     text = plain_text(scene.narration)
     cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
-    identity, face_frames = None, None
-    if av.layout != "none":
-        identity = load_identity(photo_path(av), face_index=av.face_index)
+    identity = load_identity(photo_path(av), face_index=av.face_index) if av.layout != "none" else None
+    composer = SceneComposer(deck, scene, identity, name=f"scene {job.index + 1}")
+    crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full show the whole photo
+    face_frames = None
+    if composer.needs_face:
         motion = make_motion(speech, fps, av, n)
-        face_frames = get_renderer(av.renderer).frames(identity, motion, crop=True)
-    frames = SceneComposer(deck, scene, identity).frames(face_frames, speech, cues if deck.captions.burn else [],
-                                                         n, face_is_crop=True)
+        face_frames = get_renderer(av.renderer).frames(identity, motion, crop=crop)
+    frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
     if job.index > 0 and deck.transition_for(scene) == "crossfade" and deck.transition_duration > 0:
-        prev = deck.scenes[job.index - 1]
-        prev_identity = None
-        prev_av = deck.avatar_for(prev)
-        if prev_av.layout != "none":
-            prev_identity = load_identity(photo_path(prev_av), face_index=prev_av.face_index)
-        last = still_frame(deck, prev, prev_identity)
+        last = _last_frame(deck, deck.scenes[job.index - 1], job.index - 1)
         frames = crossfade(last, frames, int(round(deck.transition_duration * fps)))
     seg = Path(job.segment)
     write_mp4(seg, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
@@ -346,6 +338,21 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
             "words": [[w.text, w.start, w.end] for w in speech.words]}
     _atomic_write_text(_sidecar(seg), json.dumps(info))
     return info
+
+
+def _last_frame(deck: Presentation, scene: Scene, index: int) -> np.ndarray:
+    """The previous scene's closing picture (all bullets shown, presenter at rest), to crossfade from.
+
+    Computed from the previous scene's inputs alone, so scenes stay independent units."""
+    from avatar.compose import SceneComposer
+    from avatar.face import load_identity
+
+    av = deck.avatar_for(scene)
+    identity = load_identity(photo_path(av), face_index=av.face_index) if av.layout != "none" else None
+    composer = SceneComposer(deck, scene, identity, name=f"scene {index + 1}")
+    bullets = len(scene.slide.bullets) if scene.slide else 0
+    shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
+    return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))
 
 
 def _sidecar(segment: Path) -> Path:
