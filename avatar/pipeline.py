@@ -320,7 +320,7 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
     n = Motion.frame_count(speech.duration, fps)
     text = plain_text(scene.narration)
     cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
-    identity = load_identity(photo_path(av), face_index=av.face_index) if av.layout != "none" else None
+    identity = load_identity(photo_path(av), face_index=av.face_index, detector=av.detector) if av.layout != "none" else None
     composer = SceneComposer(deck, scene, identity, name=f"scene {job.index + 1}")
     crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full show the whole photo
     face_frames = None
@@ -348,7 +348,7 @@ def _last_frame(deck: Presentation, scene: Scene, index: int) -> np.ndarray:
     from avatar.face import load_identity
 
     av = deck.avatar_for(scene)
-    identity = load_identity(photo_path(av), face_index=av.face_index) if av.layout != "none" else None
+    identity = load_identity(photo_path(av), face_index=av.face_index, detector=av.detector) if av.layout != "none" else None
     composer = SceneComposer(deck, scene, identity, name=f"scene {index + 1}")
     bullets = len(scene.slide.bullets) if scene.slide else 0
     shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)

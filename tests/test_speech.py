@@ -90,11 +90,11 @@ def test_numbers_and_fused_words_keep_alignment(voice):
     words = {w.text: w for w in speech.words}
     forty_two = phonemes_in(speech, words["42"])
     assert " " in forty_two                      # "forty two": two spoken words in one written word
-    assert forty_two[0] == "f" and forty_two[-1].startswith("u")
+    assert forty_two[0] == "f" and forty_two[-1].lstrip("ˈˌ").startswith("u")   # stress marks stay on vowels
     year = phonemes_in(speech, words["2024"])
     assert year.count(" ") >= 2                  # "two thousand twenty four"
     # espeak fuses "of the" into one spoken word; each still gets its own phonemes
-    assert phonemes_in(speech, words["of"])[0] in ("ʌ", "ɐ", "ə")
+    assert phonemes_in(speech, words["of"])[0].lstrip("ˈˌ") in ("ʌ", "ɐ", "ə")
     assert phonemes_in(speech, words["the"])[0] == "ð"
 
 

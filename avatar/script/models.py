@@ -66,6 +66,7 @@ class AvatarSpec(Model):
 
     photo: Optional[Path] = None           # None = the bundled public-domain astronaut photo
     face_index: int = Field(0, ge=0)       # which face when the photo has several (0 = largest)
+    detector: Literal["mediapipe", "face-alignment"] = "mediapipe"  # face-alignment: extra [face-alignment]
     layout: Layout = "pip"                 # picture-in-picture, side panel, full screen, none (voice-over)
     position: Corner = "bottom-right"      # pip corner
     size: float = Field(0.32, gt=0.05, le=1.0)  # pip height as a fraction of the video height

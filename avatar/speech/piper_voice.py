@@ -262,6 +262,7 @@ class PiperVoice:
             wav = np.clip(np.asarray(wav, np.float32).reshape(-1), -1.0, 1.0)
             pos, k = offset, 0
             pending_stress = None             # start time of a stress mark waiting for its vowel
+            stress_mark = ""                  # the mark itself: kept on the sound it stresses ("ˈɑː")
             for sym in ["^", *sentence, "$"]:
                 width = len(ids[sym]) + (0 if sym == "$" else 1)   # its ids + the PAD after it
                 samples = int(np.sum(counts[k:k + width]))
@@ -270,6 +271,7 @@ class PiperVoice:
                 pos += samples
                 if sym in STRESS:
                     pending_stress = t0 if pending_stress is None else pending_stress
+                    stress_mark = stress_mark or sym
                     continue
                 if sym in ("^", "$") or _is_punct(sym):
                     sym = PAUSE
@@ -280,7 +282,8 @@ class PiperVoice:
                     continue
                 if pending_stress is not None:
                     t0, pending_stress = pending_stress, None
-                _append(phonemes, sym, t0, t1)
+                _append(phonemes, stress_mark + sym if _is_sound(sym) else sym, t0, t1)
+                stress_mark = ""
                 if _is_sound(sym):
                     stream.append((sym, len(phonemes) - 1))
             if pending_stress is not None:   # a stress mark at the very end: give it to the last phoneme

@@ -1,0 +1,96 @@
+"""Viseme rig: timed phonemes -> per-frame mouth [open, width] with coarticulation.
+
+Cohen-Massaro style: every phoneme has a dominance function that is flat over the
+phoneme and decays exponentially before it (anticipation, slower) and after it
+(carry-over, faster); the mouth at time t is the dominance-weighted mean of the
+targets. On top, p/b/m and silences get a smooth closure envelope so the lips really
+meet at a bilabial's centre and stay exactly closed (no quiver) in pauses.
+Pure numpy, no state: the audio model uses it to make its training targets.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from avatar.motion.visemes import VISEMES, Viseme, viseme_for
+from avatar.types import Phoneme
+
+TAU_ANTICIPATE = 0.07   # s, dominance decay before a phoneme
+TAU_CARRY = 0.05        # s, dominance decay after a phoneme
+RAMP = 0.08             # s, silence closure ramp (raised cosine), inside the silence
+LIP_RAMP = 0.05         # s, p/b/m closure ramp, into the neighbours
+SILENCE_MIN = 0.12      # s, a gap at least this long closes the mouth completely
+LONG_GAP = 0.25         # s, a word gap this long counts as a pause
+
+
+def segments(phonemes: list[Phoneme]) -> list[tuple[float, float, Viseme]]:
+    """(start, end, viseme) per phoneme: modifiers (ː, stress marks) extend the previous one,
+    word gaps are transparent unless long."""
+    out: list[tuple[float, float, Viseme]] = []
+    for ph in phonemes:
+        if ph.end < ph.start:
+            continue
+        v = viseme_for(ph.symbol)
+        if v is None:
+            if ph.symbol.strip() == "" and ph.end - ph.start >= LONG_GAP:
+                out.append((ph.start, ph.end, VISEMES["sil"]))
+            elif ph.symbol.strip() and out:   # a lone modifier such as "ː": lengthen the previous phoneme
+                s, _, pv = out[-1]
+                out[-1] = (s, max(ph.end, out[-1][1]), pv)
+            continue
+        out.append((ph.start, ph.end, v))
+    return out
+
+
+def _envelope(t: np.ndarray, lo: float, hi: float, ramp: float = RAMP) -> np.ndarray:
+    """1 on [lo, hi], raised-cosine ramps of length `ramp` on both sides, 0 beyond."""
+    d = np.maximum(lo - t, t - hi)
+    d = np.clip(d / ramp, 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * d))
+
+
+def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float) -> np.ndarray:
+    """(n_frames, 2) float32 [open, width] sampled at t = i / fps."""
+    n = int(n_frames)
+    t = np.arange(n, dtype=np.float64) / float(fps)
+    segs = segments(phonemes)
+    if n == 0 or not segs:
+        return np.zeros((n, 2), np.float32)
+
+    num = np.zeros((n, 2))
+    den = np.full(n, 1e-4)                       # weak pull towards rest
+    for s, e, v in segs:
+        i0 = max(0, int(np.floor((s - 8 * TAU_ANTICIPATE) * fps)))
+        i1 = min(n, int(np.ceil((e + 8 * TAU_CARRY) * fps)) + 1)
+        if i1 <= i0:
+            continue
+        tt = t[i0:i1]
+        dist = np.where(tt < s, (s - tt) / TAU_ANTICIPATE, np.where(tt > e, (tt - e) / TAU_CARRY, 0.0))
+        dom = v.dominance * np.exp(-dist)
+        num[i0:i1] += dom[:, None] * (v.open, v.width)
+        den[i0:i1] += dom
+    mouth = num / den[:, None]
+
+    # closure envelopes: silences (incl. before the first and after the last phoneme) and p/b/m
+    shut = np.zeros(n)          # closes open and relaxes width
+    lips = np.zeros(n)          # closes open only
+    first, last = segs[0][0], max(e for _, e, _ in segs)
+    shut = np.maximum(shut, _envelope(t, -np.inf, first - RAMP))
+    shut = np.maximum(shut, _envelope(t, last + RAMP, np.inf))
+    half_frame = 0.55 / fps
+
+    def window(lo: float, hi: float, ramp: float, out: np.ndarray) -> None:
+        i0 = max(0, int(np.floor((lo - ramp) * fps)))
+        i1 = min(n, int(np.ceil((hi + ramp) * fps)) + 1)
+        if i1 > i0:
+            out[i0:i1] = np.maximum(out[i0:i1], _envelope(t[i0:i1], lo, hi, ramp))
+
+    for s, e, v in segs:
+        if v.name == "sil" and e - s >= SILENCE_MIN:
+            window(s + RAMP, e - RAMP, RAMP, shut)
+        elif v.closure:
+            c, h = (s + e) / 2, max(0.3 * (e - s), half_frame)
+            window(c - h, c + h, LIP_RAMP, lips)
+    mouth[:, 0] *= 1.0 - np.maximum(shut, lips)
+    mouth[:, 1] *= 1.0 - shut
+    mouth[:, 0] = np.maximum(mouth[:, 0], 0.0)
+    return mouth.astype(np.float32)

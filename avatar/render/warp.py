@@ -1,0 +1,389 @@
+"""CPU warp renderer: piecewise-affine warp of the photo's face mesh to per-frame landmarks.
+
+Per identity (once): a triangulation of the 468 mesh points plus a static ring of
+anchors around the face and the face box border; linear displacement bases for mouth
+opening/closing, width, blink and brows; the mouth-interior colours.
+Per frame: target landmarks = rest + bases x Motion row, rotated in 3D by the head pose;
+one backward map (coarse piecewise-affine map, upsampled, exact around the mouth and
+eyes), one cv2.remap over the moving region, the mouth interior painted inside the
+inner lips, and the region pasted back (or the face box returned with crop=True).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from avatar.motion.measure import mouth_open
+from avatar.render.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
+                                 mouth_style, paint_mouth)
+from avatar.types import Identity, Motion
+
+N_MESH = 468                  # mesh points used for warping (the 10 iris points follow, unwarped)
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
+             54, 103, 67, 109)
+RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)   # image-left eye
+RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
+LEFT_EYE_UPPER = (263, 466, 388, 387, 386, 385, 384, 398, 362)
+LEFT_EYE_LOWER = (263, 249, 390, 373, 374, 380, 381, 382, 362)
+BROWS = (46, 53, 52, 65, 55, 70, 63, 105, 66, 107, 276, 283, 282, 295, 285, 300, 293, 334, 296, 336)
+IRIS_RIGHT, IRIS_LEFT = range(468, 473), range(473, 478)
+
+ANCHOR_RING = 1.45            # static anchor ring, times the face-oval radius from the face centre
+JAW_FRACTION = 0.75           # chin drop per unit of lip opening
+UPPER_LIP_SHARE = 0.2         # part of an opening taken by the upper lip (the rest by the lower)
+BLINK_MEET = 0.85             # where the lids meet, from the upper (0) to the lower (1) lid
+BROW_LIFT = 0.09              # eyebrow raise at brow=1, in eye distances
+DEPTH_DETAIL = 0.3            # share of the mesh's fine depth relief used by head rotation
+COARSE = 4                    # smallest coarse map grid step in px (exact patches around mouth and eyes)
+COARSE_PER_EYE = 30           # coarse steps per eye distance on large faces (step up to 3 * COARSE)
+
+
+def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), np.sin(r), 0], [-np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+@dataclass
+class FaceRig:
+    """Everything precomputed for one identity at one working resolution."""
+
+    image: np.ndarray        # working image (face box crop, possibly resized; or the box at 1:1)
+    lm: np.ndarray           # (478, 3) landmarks in working pixels
+    points: np.ndarray       # (M, 2) source vertices: 468 mesh points then static anchors
+    tris: np.ndarray         # (K, 3) triangles over `points`, mouth-hole ones first
+    tri_area: np.ndarray     # (K,) source triangle areas in px^2
+    open_basis: np.ndarray   # (468, 2) px per px of extra inner-lip gap
+    close_basis: np.ndarray  # (468, 2) px that close the photo's own lip gap fully
+    width_basis: np.ndarray  # (468, 2) px per unit of `width`
+    blink_basis: np.ndarray  # (468, 2) px at blink=1
+    brow_basis: np.ndarray   # (468, 2) px at brow=1
+    pivot: np.ndarray        # (3,) head rotation centre
+    depth: np.ndarray        # (478,) smoothed mesh depth used for head rotation (no fold-overs)
+    rest_open: float
+    eye: float               # outer-eye distance in working px
+    active: tuple[int, int, int, int]   # x0, y0, x1, y1 region that can change
+    step: int                # coarse map grid step in px
+    style: MouthStyle
+
+    @classmethod
+    def build(cls, image: np.ndarray, lm: np.ndarray) -> "FaceRig":
+        from scipy.spatial import Delaunay
+
+        lm = lm.astype(np.float64)
+        h, w = image.shape[:2]
+        eye = float(np.hypot(*(lm[33, :2] - lm[263, :2])))
+        pts = lm[:N_MESH, :2]
+        oval = lm[list(FACE_OVAL), :2]
+        centre = oval.mean(0)
+        ring = centre + ANCHOR_RING * (oval - centre)
+        ring = np.clip(ring, 1, [w - 2, h - 2])
+        k = 6
+        border = np.concatenate([
+            np.stack([np.linspace(0, w - 1, k), np.zeros(k)], 1), np.stack([np.linspace(0, w - 1, k), np.full(k, h - 1)], 1),
+            np.stack([np.zeros(k), np.linspace(0, h - 1, k)], 1)[1:-1], np.stack([np.full(k, w - 1), np.linspace(0, h - 1, k)], 1)[1:-1]])
+        anchors = []
+        for p in np.concatenate([ring, border]):
+            if all(np.hypot(*(p - q)) > 3 for q in anchors) and np.min(np.hypot(*(pts - p).T)) > 3:
+                anchors.append(p)
+        points = np.concatenate([pts, np.array(anchors)])
+
+        rest_open = float(mouth_open(lm))
+        bases = _bases(lm, eye, rest_open)
+        # triangulate with the mouth opened, so that the lips keep their own triangles
+        opened = points.copy()
+        opened[:N_MESH] += bases["open"] * 0.25 * eye
+        tris = Delaunay(opened).simplices.astype(np.int32)
+        inner = set(INNER_UPPER) | set(INNER_LOWER)
+        hole = np.array([all(int(i) in inner for i in t) for t in tris])
+        tris = np.concatenate([tris[hole], tris[~hole]])
+
+        step = int(np.clip(round(eye / COARSE_PER_EYE), COARSE, 3 * COARSE))
+        ax0, ay0 = np.floor(ring.min(0) - 2 * step).astype(int)
+        ax1, ay1 = np.ceil(ring.max(0) + 2 * step).astype(int)
+        active = (max(ax0, 0), max(ay0, 0), min(ax1, w), min(ay1, h))
+        pivot = np.array([centre[0], lm[152, 1], lm[list(FACE_OVAL), 2].mean() + 0.5 * eye])
+        # depth as a smooth (quadratic) surface plus a damped residual: the nose keeps some
+        # parallax, but neighbours at very different depths (a turned cheek) cannot cross
+        x, y = (lm[:, 0] - centre[0]) / eye, (lm[:, 1] - centre[1]) / eye
+        basis = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], 1)
+        coef = np.linalg.lstsq(basis, lm[:, 2], rcond=None)[0]
+        smooth = basis @ coef
+        depth = smooth + DEPTH_DETAIL * (lm[:, 2] - smooth)
+        return cls(image=np.ascontiguousarray(image), lm=lm, points=points, tris=tris, tri_area=_tri_area(points[tris]),
+                   open_basis=bases["open"], close_basis=bases["close"], width_basis=bases["width"],
+                   blink_basis=bases["blink"], brow_basis=bases["brow"], pivot=pivot,
+                   rest_open=rest_open, eye=eye, depth=depth, active=active, step=step, style=mouth_style(image, lm, rest_open))
+
+    # ------------------------------------------------------------------ per frame
+    def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float) -> np.ndarray:
+        """(478, 3) target landmarks in working pixels for one Motion row."""
+        o, wd = float(mouth[0]), float(mouth[1])
+        d = wd * self.width_basis + float(blink) * self.blink_basis + float(brow) * self.brow_basis
+        if self.rest_open > 0 and o < self.rest_open:
+            d = d + (1.0 - o / self.rest_open) * self.close_basis
+        else:
+            d = d + (o - self.rest_open) * self.eye * self.open_basis
+        lm = self.lm.copy()
+        lm[:N_MESH, :2] += d
+        # irises follow the lids' mean motion (they are hidden by the blink anyway)
+        for iris, lids in ((IRIS_RIGHT, RIGHT_EYE_UPPER + RIGHT_EYE_LOWER), (IRIS_LEFT, LEFT_EYE_UPPER + LEFT_EYE_LOWER)):
+            lm[list(iris), :2] += d[list(lids)].mean(0)
+        if np.any(head != 0):
+            r = _rotation(*map(float, head))
+            q = lm.copy()
+            q[:, 2] = self.depth
+            lm[:, :2] += ((q - self.pivot) @ r.T + self.pivot - q)[:, :2]
+        return lm
+
+    def backward_map(self, tgt: np.ndarray, patches: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """(h, w, 2) float32 source coordinates for every pixel of the active region."""
+        import cv2
+
+        ax0, ay0, ax1, ay1 = self.active
+        g = self.step
+        dst = self.points.copy()
+        dst[:N_MESH] = tgt[:N_MESH, :2]
+        A = _affines(self.points[self.tris], dst[self.tris])        # (K+1, 2, 3), last = identity
+        area = _tri_area(dst[self.tris]) * np.sign(self.tri_area)   # < 0: folded over
+        keep = area > np.maximum(0.05, 0.12 * np.abs(self.tri_area))
+        # coarse samples: one extra sample around the region so upsampling never clamps inside it
+        ox, oy = ax0 - g, ay0 - g
+        gw, gh = -(-(ax1 - ax0) // g) + 2, -(-(ay1 - ay0) // g) + 2
+        ids = _raster(dst[self.tris], (gh, gw), offset=(ox, oy), step=g, keep=keep)
+        gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+        sx, sy = ox + (gx + 0.5) * g - 0.5, oy + (gy + 0.5) * g - 0.5
+        coarse = _apply(A, ids, sx, sy)
+        full = cv2.resize(coarse, (gw * g, gh * g), interpolation=cv2.INTER_LINEAR)
+        m = full[g:g + ay1 - ay0, g:g + ax1 - ax0]
+        for px0, py0, px1, py1 in patches:
+            px0, py0 = max(px0, ax0), max(py0, ay0)
+            px1, py1 = min(px1, ax1), min(py1, ay1)
+            if px1 <= px0 or py1 <= py0:
+                continue
+            tri_pts = dst[self.tris]
+            lo, hi = tri_pts.min(1), tri_pts.max(1)
+            sel = np.nonzero((hi[:, 0] >= px0) & (lo[:, 0] <= px1) & (hi[:, 1] >= py0) & (lo[:, 1] <= py1))[0]
+            pids = _raster(tri_pts[sel], (py1 - py0, px1 - px0), offset=(px0, py0), step=1, keep=keep[sel])
+            pids = np.where(pids >= 0, sel[np.maximum(pids, 0)], -1)
+            yy, xx = np.mgrid[py0:py1, px0:px1].astype(np.float32)
+            sub = m[py0 - ay0:py1 - ay0, px0 - ax0:px1 - ax0]
+            sub[pids >= 0] = _apply(A, pids, xx, yy)[pids >= 0]
+        return m
+
+    def render(self, tgt: np.ndarray, blink: float) -> np.ndarray:
+        """The working image warped to `tgt` (a new array)."""
+        import cv2
+
+        e = self.eye
+        patches = [_box(tgt[list(OUTER_UPPER + OUTER_LOWER), :2], 0.12 * e)]
+        if blink > 0.02:
+            patches += [_box(tgt[list(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER), :2], 0.1 * e),
+                        _box(tgt[list(LEFT_EYE_UPPER + LEFT_EYE_LOWER), :2], 0.1 * e)]
+        ax0, ay0, ax1, ay1 = self.active
+        m = self.backward_map(tgt, patches)
+        out = self.image.copy()
+        out[ay0:ay1, ax0:ax1] = cv2.remap(self.image, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style)
+        return out
+
+
+def _box(p: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    lo, hi = p.min(0) - margin, p.max(0) + margin
+    return int(np.floor(lo[0])), int(np.floor(lo[1])), int(np.ceil(hi[0])) + 1, int(np.ceil(hi[1])) + 1
+
+
+def _affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(K+1, 2, 3) float32 affine maps taking each dst triangle onto its src triangle; [K] = identity."""
+    k = len(src)
+    D = np.concatenate([dst, np.ones((k, 3, 1))], axis=2)          # rows [x, y, 1]
+    det = np.linalg.det(D)
+    bad = np.abs(det) < 1e-6
+    D[bad] = np.eye(3)
+    S = src.copy()
+    S[bad] = np.eye(3)[:, :2]
+    At = np.linalg.solve(D, S)                                       # (K, 3, 2)
+    A = np.concatenate([At.transpose(0, 2, 1), np.array([[[1, 0, 0], [0, 1, 0]]], float)])
+    A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
+    return A.astype(np.float32)
+
+
+def _tri_area(t: np.ndarray) -> np.ndarray:
+    """Signed areas of (K, 3, 2) triangles."""
+    e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
+def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, float], step: float,
+            keep: np.ndarray) -> np.ndarray:
+    """Triangle index per sample (-1 outside all); later triangles win on shared edges.
+
+    Sample (i, j) sits at pixel (offset + (j + .5) * step - .5, offset + (i + .5) * step - .5).
+    Triangles not in `keep` (collapsed ones: closed lids, closed lips) are skipped and the
+    samples they would own take a neighbour's triangle, so a collapsed sliver never
+    stretches what it hid (the eye, the teeth) into a line of specks.
+    """
+    import cv2
+
+    ids = np.full(shape, -1, np.int32)
+    q = (tri_pts - np.asarray(offset, float) + 0.5) / step - 0.5
+    qi = np.round(q * 16).astype(np.int32)
+    for i in np.nonzero(keep)[0]:
+        cv2.fillConvexPoly(ids, qi[i], int(i), cv2.LINE_8, 4)
+    for _ in range(3):                      # close gaps left by skipped triangles
+        hole = ids < 0
+        if not hole.any():
+            break
+        grown = cv2.dilate(ids.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+        ids[hole] = grown[hole]
+    return ids
+
+
+def _apply(A: np.ndarray, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    a = A[np.where(ids >= 0, ids, len(A) - 1)]                      # (..., 2, 3)
+    mx = a[..., 0, 0] * x + a[..., 0, 1] * y + a[..., 0, 2]
+    my = a[..., 1, 0] * x + a[..., 1, 1] * y + a[..., 1, 2]
+    return np.stack([mx, my], axis=-1).astype(np.float32)
+
+
+def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray]:
+    """Linear displacement fields (468, 2) in pixels for the mouth, eyes and brows."""
+    import cv2
+
+    p = lm[:N_MESH, :2]
+    n = len(p)
+    # --- mouth frame: u along the corners, v downwards
+    c0, c1 = lm[61, :2], lm[291, :2]
+    ex = (c1 - c0) / np.linalg.norm(c1 - c0)
+    ey = np.array([-ex[1], ex[0]])
+    mc = (c0 + c1) / 2
+    half = np.linalg.norm(c1 - c0) / 2
+    u, v = (p - mc) @ ex, (p - mc) @ ey
+    outer = np.concatenate([lm[list(OUTER_UPPER), :2], lm[list(OUTER_LOWER[::-1]), :2]]).astype(np.float32)
+    d_lip = np.array([cv2.pointPolygonTest(outer, (float(a), float(b)), True) for a, b in p])
+    on_lip = d_lip >= -0.5
+    iu, il = p[list(INNER_UPPER)], p[list(INNER_LOWER)]
+    ui, vu = (iu - mc) @ ex, (iu - mc) @ ey
+    li, vl = (il - mc) @ ex, (il - mc) @ ey
+    top = np.interp(u, np.sort(ui), vu[np.argsort(ui)])
+    bot = np.interp(u, np.sort(li), vl[np.argsort(li)])
+    lower = on_lip & (v > (top + bot) / 2)
+    lower[list(INNER_LOWER)] = True
+    lower[list(INNER_UPPER)] = False
+    lower[[78, 308, 61, 291]] = False
+    upper = on_lip & ~lower
+    prof = np.sqrt(np.clip(1 - (u / half) ** 2, 0, 1))
+    gap = np.maximum(bot - top, 0.0)
+    gap_c = max(float(gap[13]), 1e-6)
+    jaw = JAW_FRACTION * np.clip(1 - (u / (1.3 * eye)) ** 2, 0, 1) * _smoothstep(v, -0.05 * eye, 0.3 * eye)
+    jaw[on_lip] = 0
+    ol = p[list(OUTER_LOWER)]
+    uo, vo = (ol - mc) @ ex, (ol - mc) @ ey
+    below = np.clip(v - np.interp(u, np.sort(uo), vo[np.argsort(uo)]), 0, None)
+    # skin under the lower lip follows the lip, fading into the jaw (so nothing folds over)
+    follow = np.where(~on_lip & (v > 0), np.exp(-(below / (0.2 * eye)) ** 2), 0.0)
+
+    def lip_field(shape: np.ndarray, jaw_scale: float) -> np.ndarray:
+        lw = (1 - UPPER_LIP_SHARE) * shape
+        dv = np.where(lower, lw, 0.0) - np.where(upper, UPPER_LIP_SHARE * shape, 0.0)
+        dv = dv + np.maximum(jaw * jaw_scale, lw * follow)
+        return dv[:, None] * ey[None, :]
+
+    open_b = lip_field(prof, 1.0)
+    close_b = np.zeros((n, 2))
+    if rest_open > 0.005:
+        close_b = -lip_field(gap, gap_c)
+    # --- width: corners in/out, lips thin when spread and thicken when rounded
+    du = 0.5 * eye * np.clip(u / half, -1, 1)
+    dist = np.min(np.hypot(*(p[:, None, :] - outer[None].astype(np.float64)).transpose(2, 0, 1)), axis=1)
+    fall = np.where(on_lip, 1.0, np.exp(-(dist / (0.25 * eye)) ** 2))
+    thick = np.where(on_lip & ~np.isin(np.arange(n), INNER_UPPER + INNER_LOWER), 0.3 * eye * prof, 0.0)
+    width_b = (du * fall)[:, None] * ex[None, :] + (np.where(lower, -thick, thick))[:, None] * ey[None, :]
+    # --- blink and brows work in the eye frame (x along the eye line, y down the face), so a
+    # tilted head still closes its lids along the face and raises its brows up the face
+    fx = (lm[263, :2] - lm[33, :2]) / np.linalg.norm(lm[263, :2] - lm[33, :2])
+    fy = np.array([-fx[1], fx[0]])
+    q = np.stack([p @ fx, p @ fy], axis=1)
+    blink_y = np.zeros(n)
+    for up_i, lo_i in ((RIGHT_EYE_UPPER, RIGHT_EYE_LOWER), (LEFT_EYE_UPPER, LEFT_EYE_LOWER)):
+        up, lo = q[list(up_i)], q[list(lo_i)]
+        xs_u, xs_l = np.argsort(up[:, 0]), np.argsort(lo[:, 0])
+        yu = np.interp(q[:, 0], up[xs_u, 0], up[xs_u, 1])
+        yl = np.interp(q[:, 0], lo[xs_l, 0], lo[xs_l, 1])
+        meet = yu + BLINK_MEET * (yl - yu)
+        x_in = np.clip(1 - np.maximum(up[:, 0].min() - q[:, 0], q[:, 0] - up[:, 0].max()) / (0.12 * eye), 0, 1)
+        x_in = np.where((q[:, 0] >= up[:, 0].min()) & (q[:, 0] <= up[:, 0].max()), 1.0, x_in)
+        above = np.clip(yu - q[:, 1], 0, None)
+        below = np.clip(q[:, 1] - yl, 0, None)
+        w_up = np.exp(-(above / (0.1 * eye)) ** 2) * (q[:, 1] <= yu + 0.5)
+        w_lo = np.exp(-(below / (0.05 * eye)) ** 2) * (q[:, 1] >= yl - 0.5)
+        dy = w_up * (meet - yu) + w_lo * (meet - yl)
+        dy[list(up_i)] = (meet - yu)[list(up_i)]
+        dy[list(lo_i)] = (meet - yl)[list(lo_i)]
+        blink_y += dy * x_in
+    blink_b = blink_y[:, None] * fy[None, :]
+    bp = p[list(BROWS)]
+    db = np.min(np.hypot(*(p[:, None, :] - bp[None]).transpose(2, 0, 1)), axis=1)
+    eye_y = float(((lm[33, :2] + lm[263, :2]) / 2) @ fy)
+    wb = np.exp(-(db / (0.18 * eye)) ** 2) * _smoothstep(eye_y - q[:, 1], -0.02 * eye, 0.15 * eye)
+    brow_b = (-BROW_LIFT * eye * wb)[:, None] * fy[None, :]
+    return {"open": open_b, "close": close_b, "width": width_b, "blink": blink_b, "brow": brow_b}
+
+
+class WarpRenderer:
+    """Default CPU renderer.
+
+    size: side of the square frames with crop=True (None = the face box's own size);
+    paste-back frames (crop=False) always have the photo's full resolution.
+    """
+
+    name = "warp"
+
+    def __init__(self, size: int | None = None):
+        self.size = size
+
+    def rig(self, identity: Identity, *, crop: bool = False) -> tuple[FaceRig, tuple[int, int], float]:
+        """The FaceRig for this identity, the work region's offset in the photo and its scale."""
+        import cv2
+
+        x0, y0, x1, y1 = identity.face_box
+        region = identity.image[y0:y1, x0:x1]
+        lm = identity.landmarks.astype(np.float64).copy()
+        lm[:, :2] -= (x0, y0)
+        scale = 1.0
+        if crop and self.size and self.size != (x1 - x0):
+            scale = self.size / float(x1 - x0)
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+            region = cv2.resize(region, (self.size, self.size), interpolation=interp)
+            lm *= scale
+        return FaceRig.build(region, lm), (x0, y0), scale
+
+    def frames_with_landmarks(self, identity: Identity, motion: Motion, *,
+                              crop: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row."""
+        rig, (x0, y0), _ = self.rig(identity, crop=crop)
+        base = None if crop else identity.image
+        for i in range(len(motion)):
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i])
+            face = rig.render(tgt, float(motion.blink[i]))
+            lm2 = tgt[:, :2].astype(np.float32)
+            if crop:
+                yield face, lm2
+            else:
+                frame = base.copy()
+                frame[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face
+                yield frame, lm2 + np.float32([x0, y0])
+
+    def frames(self, identity: Identity, motion: Motion, *, crop: bool = False) -> Iterator[np.ndarray]:
+        for frame, _ in self.frames_with_landmarks(identity, motion, crop=crop):
+            yield frame

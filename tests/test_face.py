@@ -1,0 +1,150 @@
+"""avatar.face: identity from a real photo (the bundled astronaut), and clear errors."""
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar.errors import AvatarError
+from avatar.face import estimate_yaw, load_identity
+
+
+@pytest.fixture(scope="module")
+def ident(astronaut_path):
+    return load_identity(astronaut_path)
+
+
+def test_identity_landmarks_are_a_sane_face(ident):
+    lm = ident.landmarks
+    h, w = ident.image.shape[:2]
+    assert ident.image.dtype == np.uint8 and ident.image.shape == (512, 512, 3)
+    assert lm.shape == (478, 3) and lm.dtype == np.float32
+    assert (lm[:, 0] > 0).all() and (lm[:, 0] < w).all() and (lm[:, 1] > 0).all() and (lm[:, 1] < h).all()
+    assert 45 < ident.eye_distance < 120
+    # anatomy: eyes above the nose tip, nose above the mouth, mouth above the chin
+    eyes_y = (lm[33, 1] + lm[263, 1]) / 2
+    assert eyes_y < lm[1, 1] < lm[13, 1] < lm[152, 1]
+    assert lm[33, 0] < lm[1, 0] < lm[263, 0]
+    x0, y0, x1, y1 = ident.face_box
+    assert x1 - x0 == y1 - y0 and 0 <= x0 and 0 <= y0 and x1 <= w and y1 <= h
+    assert (lm[:, 0] >= x0).all() and (lm[:, 0] <= x1).all() and (lm[:, 1] >= y0).all() and (lm[:, 1] <= y1).all()
+    # masks: face mask on the nose, off in the corners; the person covers the face
+    nx, ny = np.round(lm[1, :2]).astype(int)
+    assert ident.face_mask.shape == (h, w) and ident.face_mask[ny, nx] > 0.95
+    assert ident.face_mask[2, 2] == 0 and ident.face_mask.min() >= 0 and ident.face_mask.max() <= 1
+    assert ident.person_mask.shape == (h, w) and ident.person_mask[ny, nx] > 0.5
+    assert abs(estimate_yaw(lm)) < 20
+
+
+def test_cached_per_photo_content(astronaut_path, tmp_path, ident):
+    assert load_identity(astronaut_path) is ident
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(astronaut_path.read_bytes())
+    again = load_identity(copy)                   # same bytes, other name: same arrays, own source
+    assert again.landmarks is ident.landmarks and again.source == str(copy)
+
+
+def test_exif_orientation_and_modes(astronaut_path, tmp_path, ident):
+    im = Image.open(astronaut_path).convert("RGB")
+    stored = im.transpose(Image.Transpose.ROTATE_90)          # what a phone stores...
+    exif = Image.Exif()
+    exif[0x0112] = 6                                           # ...with "rotate 90 CW to display"
+    path = tmp_path / "phone.jpg"
+    stored.save(path, quality=95, exif=exif)
+    got = load_identity(path)
+    assert got.image.shape == ident.image.shape
+    assert np.abs(got.image.astype(int) - ident.image.astype(int)).mean() < 4
+    assert np.abs(got.landmarks[:, :2] - ident.landmarks[:, :2]).max() < 6
+
+    gray = tmp_path / "gray.png"
+    im.convert("L").save(gray)
+    g = load_identity(gray)
+    assert g.image.shape == (512, 512, 3) and np.array_equal(g.image[..., 0], g.image[..., 1])
+    for name, mode in (("cmyk.jpg", "CMYK"), ("rgba.webp", "RGBA")):
+        p = tmp_path / name
+        im.convert(mode).save(p, quality=95)
+        got = load_identity(p)
+        assert got.image.shape == (512, 512, 3) and got.image.dtype == np.uint8
+        assert abs(got.eye_distance - ident.eye_distance) < 2
+
+
+def test_large_photo_detects_on_a_downscaled_copy(astronaut_path, tmp_path, ident):
+    p = tmp_path / "big.png"
+    Image.open(astronaut_path).convert("RGB").resize((1600, 1600), Image.BICUBIC).save(p)
+    big = load_identity(p)
+    assert big.image.shape == (1600, 1600, 3)                 # kept at full resolution
+    scale = 1600 / 512
+    assert np.abs(big.landmarks[:, :2] / scale - ident.landmarks[:, :2]).max() < 4
+
+
+def test_errors_name_the_photo(tmp_path):
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (320, 240), (120, 160, 200)).save(flat)
+    with pytest.raises(AvatarError, match=r"flat\.png.*no face"):
+        load_identity(flat)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"this is not a picture" * 20)
+    with pytest.raises(AvatarError, match=r"junk\.jpg.*not a readable image"):
+        load_identity(junk)
+    with pytest.raises(AvatarError, match=r"missing\.png"):
+        load_identity(tmp_path / "missing.png")
+
+
+def test_face_too_small(astronaut_path, tmp_path):
+    canvas = Image.new("RGB", (320, 320), (200, 200, 200))
+    canvas.paste(Image.open(astronaut_path).convert("RGB").resize((256, 256)), (10, 10))
+    p = tmp_path / "small.png"
+    canvas.save(p)
+    with pytest.raises(AvatarError, match=r"small\.png.*too small.*px between the outer eye corners") as e:
+        load_identity(p)
+    assert "\n" not in str(e.value)
+
+
+def test_several_faces_warn_and_face_index_picks(astronaut_path, tmp_path):
+    im = Image.open(astronaut_path).convert("RGB")
+    two = Image.new("RGB", (1024, 512), (90, 90, 90))
+    two.paste(im, (0, 0))
+    two.paste(im.resize((400, 400)), (580, 60))
+    p = tmp_path / "two.png"
+    two.save(p)
+    with pytest.warns(UserWarning, match="2 faces"):
+        first = load_identity(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        second = load_identity(p, face_index=1)
+        assert first.landmarks[1, 0] < 512 < second.landmarks[1, 0]       # largest first
+        assert first.eye_distance > second.eye_distance
+        with pytest.raises(AvatarError, match="face_index 2 is out of range"):
+            load_identity(p, face_index=2)
+
+
+def test_profile_is_rejected(ident, tmp_path, monkeypatch):
+    lm = ident.landmarks.astype(np.float64)
+    c = lm.mean(0)
+    a = np.radians(55)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    turned = ((lm - c) @ rot.T + c).astype(np.float32)
+    assert abs(abs(estimate_yaw(turned)) - 55) < 8
+    import avatar.face as face
+
+    monkeypatch.setattr(face, "detect_faces", lambda image: [turned])
+    p = tmp_path / "profile.png"
+    Image.fromarray(ident.image).save(p)
+    with pytest.raises(AvatarError, match=r"profile\.png.*turned too far"):
+        load_identity(p)
+
+
+def test_face_alignment_detector_is_used_lazily(ident, tmp_path, monkeypatch):
+    import avatar.face as face
+
+    calls = []
+    fake = types.SimpleNamespace(detect_478=lambda image: calls.append(image.shape) or ident.landmarks + 1)
+    monkeypatch.setitem(sys.modules, "avatar.face.fa_detector", fake)
+    monkeypatch.setattr(face, "fa_detector", fake, raising=False)
+    p = tmp_path / "fa.png"
+    Image.fromarray(ident.image).save(p)
+    got = load_identity(p, detector="face-alignment")
+    assert calls == [(512, 512, 3)]
+    assert np.allclose(got.landmarks, ident.landmarks + 1)
