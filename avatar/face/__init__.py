@@ -83,8 +83,10 @@ def person_mask(image: np.ndarray) -> np.ndarray:
     import cv2
     import mediapipe as mp
 
+    from avatar.face.quiet import native_quiet
+
     small, scale = _downscale(image)
-    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+    with native_quiet(), mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
         m = seg.process(small).segmentation_mask
     if m is None:
         return np.ones(image.shape[:2], np.float32)
@@ -108,9 +110,11 @@ def _downscale(image: np.ndarray) -> tuple[np.ndarray, float]:
 def _mesh(image: np.ndarray) -> list[np.ndarray]:
     import mediapipe as mp
 
+    from avatar.face.quiet import native_quiet
+
     small, scale = _downscale(image)
     h, w = small.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+    with native_quiet(), mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
                                          max_num_faces=8, min_detection_confidence=0.5) as fm:
         res = fm.process(np.ascontiguousarray(small))
     return [np.array([[p.x * w, p.y * h, p.z * w] for p in f.landmark], np.float32) / scale

@@ -37,3 +37,47 @@ def mouth_params(lm: np.ndarray, rest_width: float | None = None) -> np.ndarray:
     w = mouth_width(lm)
     base = w if rest_width is None else rest_width
     return np.stack([mouth_open(lm), w - base], axis=-1)
+
+
+def mesh_frames(frames, *, static: bool = False):
+    """478-point MediaPipe face meshes of RGB uint8 frames, lazily: yields (478, 3) float32
+    arrays in pixels (z in MediaPipe's x-scale) or None where no face is found.
+    static=False tracks across frames (video); True detects each frame afresh."""
+    import mediapipe as mp
+
+    from avatar.face.quiet import native_quiet
+
+    with native_quiet():
+        fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
+                                             refine_landmarks=True, min_detection_confidence=0.5,
+                                             min_tracking_confidence=0.5)
+    with fm:
+        for frame in frames:
+            frame = np.ascontiguousarray(frame)
+            h, w = frame.shape[:2]
+            with native_quiet():
+                res = fm.process(frame)
+            if not res.multi_face_landmarks:
+                yield None
+                continue
+            pts = res.multi_face_landmarks[0].landmark
+            yield np.array([(p.x * w, p.y * h, p.z * w) for p in pts], np.float32)
+
+
+def mouth_track_from_meshes(meshes) -> np.ndarray:
+    """(T, 2) [open, width] from a sequence of meshes (None = no face: interpolated from
+    neighbours); width relative to the clip's median mouth width."""
+    meshes = list(meshes)
+    n = len(meshes)
+    out = np.full((n, 2), np.nan, np.float32)
+    ok = np.array([m is not None for m in meshes], bool)
+    if not ok.any():
+        return out
+    lm = np.stack([m for m in meshes if m is not None])
+    out[ok, 0] = mouth_open(lm)
+    w = mouth_width(lm)
+    out[ok, 1] = w - np.median(w)
+    idx = np.arange(n)
+    for c in range(2):
+        out[~ok, c] = np.interp(idx[~ok], idx[ok], out[ok, c])
+    return out

@@ -1,12 +1,11 @@
 """`avatar init NAME`: a documented starter YAML template and a starter Markdown deck."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from avatar.errors import AvatarError
+from avatar.files import write_text
 
 STARTER_YAML = """\
 # {title}: a talking-presenter video. Render it with:  avatar render {name}.yaml
@@ -146,16 +145,5 @@ def write_starter(name: str, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     title = name.replace("_", " ").replace("-", " ").strip().capitalize() or name
     for target, text in zip(targets, (STARTER_YAML, STARTER_MD)):
-        _write_atomic(target, text.format(name=name, title=title))
+        write_text(target, text.format(name=name, title=title))
     return targets
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

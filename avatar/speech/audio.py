@@ -6,41 +6,17 @@ the speech carries phonemes, so phonemes keep covering the whole audio.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import replace
 from math import gcd
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from avatar.files import atomic_path, write_text  # noqa: F401  (re-exported)
 from avatar.types import Phoneme, Speech, Word
 
 PAUSE = "_"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path` (same suffix); rename it onto `path` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 text atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def silence(seconds: float, sr: int) -> np.ndarray:

@@ -12,9 +12,6 @@ complete: an error or an interrupt never leaves a half-written video behind.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -22,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from avatar.errors import AvatarError
+from avatar.files import atomic_path
 
 AUDIO_RATE = 48000          # AAC output rate: one rate for every segment keeps them joinable
 AUDIO_CHUNK = 1024          # AAC frame size
@@ -31,20 +29,6 @@ _STANDARD_TAGS = {"title", "comment", "description", "artist", "author", "album"
 
 
 # --------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temp path next to `path`; rename it onto `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 def _fps_fraction(fps: float | Fraction) -> Fraction:
     f = Fraction(fps).limit_denominator(1001)
     if f <= 0:
@@ -173,7 +157,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             raise ValueError("write_mp4: sample_rate is required with audio")
         track_audio = _resample(_as_audio(audio), int(sample_rate), AUDIO_RATE)
     it = iter(frames)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as out:
             _set_metadata(out, metadata)
             vs = None
@@ -351,7 +335,7 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
 
     fps = sigs[0][5]
     channels = _audio_channels(segments)
-    with _atomic(out) as tmp:
+    with atomic_path(out) as tmp:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as dst:
             _set_metadata(dst, metadata)
             with av.open(str(segments[0])) as first:
