@@ -262,6 +262,28 @@ def apply_options(deck: Presentation, *, face: Path | None = None, size: str | N
     return deck
 
 
+def preflight(deck: Presentation) -> None:
+    """Check what only the render stages can check (theme fonts, PDF pages, photos) before any
+    scene is rendered, so a mistake in scene 9 does not cost eight scenes of rendering."""
+    from avatar.compose import load_theme
+    from avatar.compose.images import render_pdf_page
+
+    where = f"{deck.source}: " if deck.source else ""
+    try:
+        load_theme(deck.theme, deck.source.parent if deck.source else None)
+    except AvatarError as e:
+        raise AvatarError(f"{where}{e}") from None
+    for i, sc in enumerate(deck.scenes):
+        if sc.slide is not None and sc.slide.pdf is not None:
+            try:
+                render_pdf_page(Path(sc.slide.pdf), sc.slide.page or 1, (8, 8))
+            except AvatarError as e:
+                raise AvatarError(f"{where}scenes[{i}].slide: {e}") from None
+        photo = photo_path(deck.avatar_for(sc))
+        if deck.avatar_for(sc).layout != "none" and not photo.is_file():
+            raise AvatarError(f"{where}scenes[{i}].avatar.photo: photo not found: {photo}")
+
+
 @dataclass
 class SceneJob:
     deck: dict            # Presentation.model_dump(mode="json")
@@ -304,6 +326,13 @@ def _load_job_deck(job: SceneJob) -> Presentation:
 
 def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -> dict:
     """Render one scene to its cached segment (atomic). Returns its timing figures."""
+    try:
+        return _render_scene(job, progress)
+    except AvatarError as e:
+        raise AvatarError(f"scene {job.index + 1}: {e}") from None
+
+
+def _render_scene(job: SceneJob, progress: Callable[[int], None] | None) -> dict:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
     from avatar.face import load_identity
@@ -396,6 +425,7 @@ def render(script: str | Path | Presentation, out: Path, *, face: Path | None = 
         raise AvatarError(f"{out}: folder {out.parent} does not exist")
     deck = _script_or_text(script) if not isinstance(script, Presentation) else script
     deck = apply_options(deck, face=face, size=size, fps=fps, preview=preview, badge=badge)
+    preflight(deck)
     seg_dir = _cache_root(cache_dir) / "scenes"
     seg_dir.mkdir(parents=True, exist_ok=True)
     dump = deck.model_dump(mode="json")

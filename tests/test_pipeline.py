@@ -169,3 +169,35 @@ def test_metadata_marks_ai(rendered):
     _, out, _, _ = rendered
     tags = probe(out)["tags"]
     assert "synthetic" in json.dumps(tags).lower()
+
+
+def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (200, 100), "white").save(tmp_path / "one.pdf")
+    out = tmp_path / "o.mp4"
+    cases = {
+        "pdf.yaml": ("scenes:\n  - narration: hi\n  - slide: {layout: pdf, pdf: one.pdf, page: 3}\n    narration: hi\n",
+                     ["scenes[1].slide", "page 3", "1 page"]),
+        "font.yaml": ("theme: {name: default, font: nofont.ttf}\nscenes:\n  - narration: hi\n",
+                      ["theme.font", "nofont.ttf"]),
+        "theme.yaml": ("theme: nosuchtheme\nscenes:\n  - narration: hi\n", ["nosuchtheme"]),
+    }
+    for name, (text, needles) in cases.items():
+        (tmp_path / name).write_text(text)
+        code, err = _run_cli(["render", str(tmp_path / name), "-o", str(out), "--cache-dir", str(tmp_path / "c")], capsys)
+        assert code == 2, (name, err)
+        assert err.count("\n") == 1 and all(n in err for n in needles), (name, err)
+        assert not out.exists()
+        assert not list((tmp_path / "c" / "scenes").glob("*.mp4"))   # nothing was rendered
+
+
+def test_parallel_jobs_match_serial(rendered):
+    from avatar.pipeline import render
+
+    deck, out, first, tmp = rendered
+    par = render(deck, tmp / "parallel.mp4", cache_dir=tmp / "cache-par", jobs=2)
+    assert par.rendered == 2 and par.frames == first.frames
+    a, b = _frames(out), _frames(tmp / "parallel.mp4")
+    assert a.shape == b.shape
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() < 1.0   # same pictures (encoder noise aside)
