@@ -99,22 +99,26 @@ def photo_path(spec: AvatarSpec) -> Path:
 
 
 def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | None = None) -> Motion:
-    """Mouth from the chosen motion source, with blinks, head sway and brows layered on top."""
+    """Mouth from the chosen motion source, with blinks, head sway and brows layered on top.
+
+    phonemes: the viseme rig on the speech's phoneme times; audio: the audio-to-lips model;
+    hybrid: the model's dynamics with closures forced on p/b/m; auto: phonemes when the
+    speech has phoneme times, else audio."""
     from avatar.motion import phoneme_motion
     from avatar.motion.idle import add_idle
 
     n = n_frames or Motion.frame_count(speech.duration, fps)
     kw = dict(seed=spec.seed, still=spec.still, expression_scale=spec.expression_scale)
     source = spec.motion
+    if source == "auto":
+        source = "phonemes" if speech.phonemes else "audio"
     if source == "phonemes" or not len(speech.audio):
         m = phoneme_motion(speech, fps, **kw)
-        return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
-    from avatar.motion.audio_model import hybrid_mouth, load_model
+    else:
+        from avatar.motion.audio_model import audio_motion
 
-    mouth = load_model().predict(speech.audio, speech.sample_rate, n, fps)
-    if source == "hybrid" and speech.phonemes:
-        mouth = hybrid_mouth(mouth, speech.phonemes, n, fps)
-    return add_idle(mouth, speech, fps, **kw)
+        m = audio_motion(speech, fps, hybrid=source == "hybrid", **kw)
+    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
 
 
 def _fit(a: np.ndarray, n: int) -> np.ndarray:

@@ -73,7 +73,9 @@ class AvatarSpec(Model):
     shape: Literal["circle", "rounded", "rect"] = "rounded"
     border: int = Field(4, ge=0, le=40)    # pixels, in the theme's accent colour
     background: Literal["keep", "remove"] = "keep"  # remove = selfie segmentation, theme colour behind
-    motion: Literal["phonemes", "audio", "hybrid"] = "hybrid"
+    # auto: the phoneme rig when phoneme times are known (TTS, or a recording with a transcript),
+    # else the audio model; see README "Lip sync" for the benchmark behind this choice
+    motion: Literal["auto", "phonemes", "audio", "hybrid"] = "auto"
     still: bool = False                    # no head motion
     expression_scale: float = Field(1.0, ge=0, le=3)
     seed: int = 0

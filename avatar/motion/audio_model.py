@@ -1,0 +1,245 @@
+"""Audio -> mouth [open, width]: a small convolutional + GRU network on log-mel features.
+
+Input: 16 kHz log-mel frames (avatar.motion.features, 100 frames/s, per-clip
+normalised), stacked in pairs -> 50 model frames/s. Three 'valid' 1-D convolutions
+see LipConfig.context model frames on each side (bounded look-ahead; the packaged
+model: 8 frames = 160 ms), then a one-directional GRU carries the past. The packaged
+model is trained with the mouth leading the sound by `lead` = 120 ms (real mouths move
+before the sound they make; see the training notes in avatar.motion.train). Output: [open, width] in avatar.types.MOUTH_PARAMS
+units at 50 Hz, resampled to any video frame rate. Because the convolutions are
+'valid' over edge-padded features and the GRU is causal, long audio runs in chunks
+(GRU state carried over, CONTEXT frames of overlap) with flat memory and the same
+result as one pass.
+
+Weights: avatar/data/lips.safetensors (safetensors, no pickle) + lips.json (config,
+checked version), made by `avatar lips train` (avatar.motion.train).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from avatar.errors import AvatarError
+from avatar.files import atomic_path
+from avatar.motion import features as F
+from avatar.types import Phoneme
+
+FORMAT_VERSION = 1
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_WEIGHTS = DATA_DIR / "lips.safetensors"
+STACK = 2                      # feature frames per model frame
+MODEL_RATE = F.FRAME_RATE / STACK   # 50 Hz
+OUT_SCALE = (0.2, 0.05)        # network output x scale = [open, width] (keeps raw outputs ~unit size)
+
+
+@dataclass
+class LipConfig:
+    version: int = FORMAT_VERSION
+    n_mels: int = F.N_MELS
+    sample_rate: int = F.SAMPLE_RATE
+    hop: int = F.HOP
+    stack: int = STACK
+    channels: int = 192
+    hidden: int = 192
+    kernels: tuple[int, ...] = (5, 5, 3)
+    info: dict = field(default_factory=dict)     # how it was trained (command, data, loss)
+
+    @property
+    def context(self) -> int:
+        """Model frames of look-ahead (and look-back) of the convolutions."""
+        return sum((k - 1) // 2 for k in self.kernels)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["kernels"] = list(self.kernels)
+        return json.dumps(d, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "LipConfig":
+        d = json.loads(text)
+        d["kernels"] = tuple(d.get("kernels", (5, 5, 3)))
+        return cls(**d)
+
+
+def build_network(cfg: LipConfig):
+    """The torch module (imported lazily: torch is heavy)."""
+    import torch
+    from torch import nn
+
+    class LipNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            chans = [cfg.n_mels * cfg.stack] + [cfg.channels] * len(cfg.kernels)
+            for k in cfg.kernels:
+                if k % 2 == 0:
+                    raise ValueError("kernels must be odd")
+            self.convs = nn.ModuleList(nn.Conv1d(a, b, k) for a, b, k in zip(chans[:-1], chans[1:], cfg.kernels))
+            self.gru = nn.GRU(cfg.channels, cfg.hidden, batch_first=True)
+            self.out = nn.Linear(cfg.hidden, 2)
+            self.register_buffer("scale", torch.tensor(OUT_SCALE, dtype=torch.float32), persistent=False)
+
+        def forward(self, x, h=None):
+            """x: (B, STACK * (T + 2 * context), n_mels) normalised features -> ((B, T, 2), h)."""
+            b, n, m = x.shape
+            x = x.reshape(b, n // cfg.stack, m * cfg.stack).transpose(1, 2)
+            for conv in self.convs:
+                x = torch.nn.functional.gelu(conv(x))
+            y, h = self.gru(x.transpose(1, 2), h)
+            return self.out(y) * self.scale, h
+
+    return LipNet()
+
+
+class AudioMotionModel:
+    """Predicts mouth [open, width] per video frame from speech audio."""
+
+    def __init__(self, net, cfg: LipConfig):
+        self.net = net.eval()
+        self.cfg = cfg
+
+    @property
+    def lead(self) -> float:
+        """Seconds the predicted mouth runs ahead of the sound (from training)."""
+        return float(self.cfg.info.get("lead", 0.0) or 0.0)
+
+    def track(self, audio: np.ndarray, sample_rate: int, chunk_frames: int = 1500) -> np.ndarray:
+        """(T, 2) prediction at MODEL_RATE (model frame k centred at (2k + 0.5) * 10 ms)."""
+        feats = F.model_features(audio, sample_rate)
+        return self.track_features(feats, chunk_frames)
+
+    def track_features(self, feats: np.ndarray, chunk_frames: int = 1500) -> np.ndarray:
+        import torch
+
+        s, ctx = self.cfg.stack, self.cfg.context
+        n = max(1, -(-len(feats) // s))            # model frames (ceil)
+        feats = np.pad(feats, ((s * ctx, s * (n + ctx) - len(feats)), (0, 0)), mode="edge")
+        outs, h = [], None
+        with torch.inference_mode():
+            for a in range(0, n, chunk_frames):
+                b = min(n, a + chunk_frames)
+                x = torch.from_numpy(np.ascontiguousarray(feats[s * a: s * (b + 2 * ctx)]))[None]
+                y, h = self.net(x, h)
+                outs.append(y[0].numpy())
+        return np.concatenate(outs).astype(np.float32)
+
+    def predict(self, audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
+        """(n_frames, 2) float32 [open, width] for video frames at `fps` (frame i at t = i / fps)."""
+        audio = np.asarray(audio, np.float32)
+        if audio.size == 0 or n_frames <= 0:
+            return np.zeros((max(0, n_frames), 2), np.float32)
+        y = self.track(audio, sample_rate)
+        t_in = (np.arange(len(y)) * self.cfg.stack + 0.5 * (self.cfg.stack - 1)) / F.FRAME_RATE
+        t_out = np.arange(n_frames) / float(fps)
+        out = np.stack([np.interp(t_out, t_in, y[:, c]) for c in range(2)], axis=1)
+        out[:, 0] = np.maximum(out[:, 0], 0.0)
+        return out.astype(np.float32)
+
+
+def save_model(net, cfg: LipConfig, path: str | Path) -> Path:
+    """Write weights (safetensors) and PATH.json (config) atomically."""
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    for target, writer in ((path, lambda p: save_file(state, str(p), metadata={"version": str(cfg.version)})),
+                           (config_path(path), lambda p: Path(p).write_text(cfg.to_json(), encoding="utf-8"))):
+        with atomic_path(target) as tmp:
+            writer(tmp)
+    return path
+
+
+def config_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def load_network(path: str | Path = DEFAULT_WEIGHTS):
+    """(net, cfg) from a safetensors checkpoint and its JSON config."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    cpath = config_path(path)
+    if not path.is_file() or not cpath.is_file():
+        raise AvatarError("lip-sync model not found", path=path,
+                          hint="reinstall the package or train one with `avatar lips train`")
+    cfg = LipConfig.from_json(cpath.read_text(encoding="utf-8"))
+    if cfg.version != FORMAT_VERSION:
+        raise AvatarError(f"lip-sync model format {cfg.version}, this version reads {FORMAT_VERSION}",
+                          path=cpath, hint="retrain it with `avatar lips train`")
+    net = build_network(cfg)
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except Exception as e:
+        raise AvatarError(f"lip-sync weights do not match their config ({str(e).splitlines()[0]})",
+                          path=path, hint="retrain it with `avatar lips train`") from None
+    return net, cfg
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | Path = DEFAULT_WEIGHTS) -> AudioMotionModel:
+    """The audio model (cached per path); default: the packaged avatar/data/lips.safetensors."""
+    net, cfg = load_network(path)
+    return AudioMotionModel(net, cfg)
+
+
+# ----------------------------------------------------------------------------- hybrid
+CLOSE_RAMP = 0.04     # s, raised-cosine ramp into and out of a forced closure
+PAUSE_MIN = 0.12      # s, silences at least this long close the mouth
+
+
+def _bump(t: np.ndarray, lo: float, hi: float, ramp: float) -> np.ndarray:
+    d = np.clip(np.maximum(lo - t, t - hi) / ramp, 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * d))
+
+
+def hybrid_mouth(model_mouth: np.ndarray, phonemes: list[Phoneme], n_frames: int, fps: float,
+                 lead: float = 0.0) -> np.ndarray:
+    """The model's mouth with the known text's constraints: lips closed at the centre of
+    every p/b/m, mouth closed and relaxed in pauses and before/after the speech.
+    lead: seconds the model's mouth runs ahead of the sound (AudioMotionModel.lead);
+    the forced closures move earlier by the same amount so both agree."""
+    from avatar.motion.visemes import viseme_for
+
+    mouth = np.array(model_mouth, np.float32).reshape(-1, 2)[:n_frames]
+    if len(mouth) < n_frames:
+        mouth = np.pad(mouth, ((0, n_frames - len(mouth)), (0, 0)))
+    t = np.arange(n_frames) / float(fps)
+    timed = [(p.start - lead, p.end - lead, viseme_for(p.symbol)) for p in phonemes if p.end >= p.start]
+    sounds = [(s, e) for s, e, v in timed if v is not None and v.name != "sil"]
+    if not sounds:
+        return np.zeros((n_frames, 2), np.float32)
+    half = 0.55 / fps
+    lips = np.zeros(n_frames)
+    shut = np.maximum(_bump(t, -np.inf, sounds[0][0] - 0.03, CLOSE_RAMP * 2),
+                      _bump(t, max(e for _, e in sounds) + 0.03, np.inf, CLOSE_RAMP * 2))
+    for s, e, v in timed:
+        if v is None:
+            continue
+        if v.closure:
+            c, h = (s + e) / 2, max(0.3 * (e - s), half)
+            lips = np.maximum(lips, _bump(t, c - h, c + h, CLOSE_RAMP))
+        elif v.name == "sil" and e - s >= PAUSE_MIN:
+            shut = np.maximum(shut, _bump(t, s + CLOSE_RAMP, e - CLOSE_RAMP, CLOSE_RAMP))
+    mouth[:, 0] *= 1.0 - np.maximum(lips, shut)
+    mouth[:, 1] *= 1.0 - shut
+    return mouth.astype(np.float32)
+
+
+def audio_motion(speech, fps: float, *, hybrid: bool = True, seed: int = 0, still: bool = False,
+                 expression_scale: float = 1.0, model: AudioMotionModel | None = None):
+    """Motion for a Speech from its audio (avatar.motion.idle adds blinks, head, brows).
+    hybrid=True and the Speech has phonemes -> closures forced by hybrid_mouth."""
+    from avatar.motion.idle import add_idle
+    from avatar.types import Motion
+
+    n = Motion.frame_count(speech.duration, fps)
+    model = model or load_model()
+    mouth = model.predict(speech.audio, speech.sample_rate, n, fps)
+    if hybrid and speech.phonemes:
+        mouth = hybrid_mouth(mouth, speech.phonemes, n, fps, lead=model.lead)
+    return add_idle(mouth, speech, fps, seed=seed, still=still, expression_scale=expression_scale)

@@ -1,0 +1,318 @@
+"""Training data for the audio-to-mouth model.
+
+Synthetic corpus (our own code end to end): programmatically generated English
+sentences (templates over word lists chosen for phonetic variety: bilabials, rounded
+and spread vowels, clusters, numbers, questions), spoken by Piper at varied speed and
+noise settings, with exact phoneme times; targets come from the viseme rig
+(avatar.motion.rig.mouth_track), so the model and the phoneme path share units.
+
+Augmentation for real voices (`augment`): speed perturbation (resampling: pitch and
+tempo together; targets recomputed from the stretched phoneme times), vocal-tract
+length perturbation (frequency warp of the spectrum), additive noise at random SNR,
+synthetic room reverberation (exponentially decaying noise impulse response),
+band-limiting (telephone 300-3400 Hz, laptop microphone), loudness changes with
+occasional clipping, random leading/trailing silence.
+
+Real footage (`video_example`): frames -> MediaPipe mouth [open, width] (width
+relative to the clip's median), paired with the video's own audio.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from avatar.motion import features as F
+from avatar.types import Phoneme
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 50.0              # model output frames per second (2 feature frames each)
+
+# ----------------------------------------------------------------------------- sentences
+_NOUNS = """people time year way day man woman child world life hand part place week case point
+government company number group problem fact book bread butter mother father baby boat bottle
+moon pool room shoe school food music movie museum market mountain picture pocket paper pepper
+plane planet player poem potato pumpkin machine map model monkey money morning mirror window
+water weather wheel whale wool river road rabbit rainbow robot rocket rope ship shop sheep
+cheese chair chicken church judge jacket jungle garden guitar giraffe ghost kitchen key king
+queen question engine island ocean orange umbrella uncle village voice violin vegetable
+thumb thought theatre feather father photo phone fish forest fox friend fruit letter lemon
+lion light leaf yellow yard zoo zebra camera computer coffee cookie cloud clock bridge bubble
+brother butterfly elephant airport apple ant avocado oven owl ear eye idea image""".split()
+_VERBS = """builds opens moves brings makes keeps finds shows bought played pushed pulled
+measured managed mapped mixed viewed loved lived followed fetched fixed thought threw
+watched washed wished judged joined chose chewed grew knew blew drew flew sang rang
+spoke broke woke wrote rode sold told called cooked looked booked baked biked jumped
+swam smiled smelled stopped stepped stood shouted shipped whispered wondered wandered
+paints prints plays prays pays buys bakes boils burns beams booms""".split()
+_ADJS = """big small happy sad blue brown purple pink green red black white bright dark
+loud quiet smooth rough soft sharp warm cool cold hot huge tiny young old new odd
+early easy busy lazy crazy funny sunny shiny cheap deep sweet sour bitter better
+beautiful wonderful awful useful careful powerful perfect proper simple humble""".split()
+_ADVS = """quickly slowly quietly loudly happily badly boldly gently proudly openly
+often always maybe perhaps probably usually rarely nearly barely""".split()
+_PREPS = "with without over under by beside behind between beyond before after near into onto from for about around through".split()
+_NAMES = """Bob Mary Peter Paul Emma Maya Tom Anna Mike Mia Bill Beth Max Molly Ruth Joe Zoe
+Chloe Luke Sophie Oliver Amelia Noah Olivia Ethan Ava Hugo Isla""".split()
+_PLACES = "Paris Boston Berlin Tokyo Madrid Bombay Memphis Miami Oslo Peru Brazil Egypt".split()
+_TEMPLATES = [
+    "The {adj} {noun} {verb} the {noun}.",
+    "{name} {verb} a {adj} {noun} {prep} the {noun}.",
+    "{name} and {name} {verb} {adv} {prep} {place}.",
+    "Why did the {noun} {verb0} the {adj} {noun}?",
+    "Did {name} really {verb0} the {noun} {prep} the {noun}?",
+    "I think {name} {verb} {num} {noun}s in {place}.",
+    "Please bring me {num} {adj} {noun}s and a {noun}.",
+    "My {noun} is {adj}, but your {noun} is {adj}.",
+    "{adv}, the {noun} {verb} {prep} the {adj} {noun}.",
+    "We {verb} the {noun}, the {noun}, and the {noun}.",
+    "Oh, what a {adj} {noun}!",
+    "It was {adj} and {adj}, so {name} {verb} the {noun}.",
+    "In {year}, {name} {verb} {num} {adj} {noun}s.",
+    "{name} said: the {noun} {verb} {adv}.",
+    "How many {noun}s did you {verb0} {prep} {place}?",
+    "Maybe the {noun} {verb} {prep} the {noun}, maybe not.",
+    "Look at the {adj} {noun} {prep} the {noun}.",
+    "You should {verb0} the {noun} before the {noun} {verb}.",
+]
+_BASE = {"bought": "buy", "thought": "think", "threw": "throw", "chose": "choose", "chewed": "chew",
+         "grew": "grow", "knew": "know", "blew": "blow", "drew": "draw", "flew": "fly", "sang": "sing",
+         "rang": "ring", "spoke": "speak", "broke": "break", "woke": "wake", "wrote": "write",
+         "rode": "ride", "sold": "sell", "told": "tell", "swam": "swim", "stood": "stand"}
+
+
+def _base_form(verb: str) -> str:
+    if verb in _BASE:
+        return _BASE[verb]
+    for suffix in ("ed", "s"):
+        if verb.endswith(suffix):
+            stem = verb[: -len(suffix)]
+            if suffix == "ed" and len(stem) > 2 and stem[-1] == stem[-2]:
+                stem = stem[:-1]
+            return stem
+    return verb
+
+
+def make_sentence(rng: np.random.Generator) -> str:
+    """One random sentence from the templates (or, 1 in 8, a random word string)."""
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    if rng.random() < 0.125:
+        words = [pick(_NOUNS + _ADJS + _VERBS + _ADVS) for _ in range(int(rng.integers(3, 9)))]
+        return " ".join(words).capitalize() + pick([".", "!", "?"])
+    tpl = pick(_TEMPLATES)
+    out = []
+    for chunk in tpl.split("{"):
+        if "}" not in chunk:
+            out.append(chunk)
+            continue
+        key, rest = chunk.split("}", 1)
+        val = {
+            "adj": lambda: pick(_ADJS), "noun": lambda: pick(_NOUNS), "verb": lambda: pick(_VERBS),
+            "verb0": lambda: _base_form(pick(_VERBS)), "adv": lambda: pick(_ADVS),
+            "prep": lambda: pick(_PREPS), "name": lambda: pick(_NAMES), "place": lambda: pick(_PLACES),
+            "num": lambda: str(int(rng.integers(2, 99))), "year": lambda: str(int(rng.integers(1900, 2030))),
+        }[key]()
+        out.append(val + rest)
+    s = "".join(out)
+    return s[0].upper() + s[1:]
+
+
+def make_text(rng: np.random.Generator) -> str:
+    return " ".join(make_sentence(rng) for _ in range(int(rng.integers(1, 4))))
+
+
+# ----------------------------------------------------------------------------- corpus
+@dataclass
+class Utterance:
+    audio: np.ndarray            # float32 mono at 16 kHz
+    phonemes: list[Phoneme]      # exact times (s), from Piper
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "avatar" / "lips"
+
+
+def synth_corpus(n: int, seed: int = 0, cache: bool = True, progress=None) -> list[Utterance]:
+    """n Piper utterances of generated text, varied speed and noise; cached on disk by (n, seed)."""
+    key = hashlib.sha1(json.dumps({"n": n, "seed": seed, "v": 2}).encode()).hexdigest()[:12]
+    path = _cache_dir() / f"corpus-{key}.npz"
+    if cache and path.is_file():
+        return _load_corpus(path)
+    from avatar.script.models import VoiceSpec
+    from avatar.speech.piper_voice import PiperVoice
+
+    rng = np.random.default_rng(seed)
+    voices: dict[tuple, PiperVoice] = {}
+    out: list[Utterance] = []
+    for i in range(n):
+        spec = (round(float(rng.uniform(0.75, 1.35)), 2), round(float(rng.uniform(0.3, 1.0)), 2),
+                round(float(rng.uniform(0.4, 1.1)), 2))
+        if spec not in voices:
+            voices[spec] = PiperVoice(VoiceSpec(speed=spec[0], noise_scale=spec[1], noise_w=spec[2],
+                                                sentence_pause=float(rng.uniform(0.05, 0.4))))
+        speech = voices[spec].synthesize(make_text(rng))
+        out.append(Utterance(F.to_model_rate(speech.audio, speech.sample_rate), list(speech.phonemes)))
+        if progress:
+            progress(i + 1, n)
+    # int16-quantised like the cache, so a run gives the same model with or without the cache
+    out = [Utterance(np.round(u.audio * 32767).clip(-32768, 32767).astype(np.int16).astype(np.float32) / 32767.0,
+                     u.phonemes) for u in out]
+    if cache:
+        _save_corpus(path, out)
+    return out
+
+
+def _save_corpus(path: Path, utts: list[Utterance]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lens = np.array([len(u.audio) for u in utts])
+    audio = np.concatenate([np.round(u.audio * 32767).clip(-32768, 32767).astype(np.int16) for u in utts])
+    ph = json.dumps([[(p.symbol, p.start, p.end) for p in u.phonemes] for u in utts])
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, audio=audio, lens=lens, phonemes=np.array(ph))
+    os.replace(tmp, path)
+
+
+def _load_corpus(path: Path) -> list[Utterance]:
+    z = np.load(path)
+    audio = z["audio"].astype(np.float32) / 32767.0
+    edges = np.concatenate([[0], np.cumsum(z["lens"])])
+    phs = json.loads(str(z["phonemes"]))
+    return [Utterance(audio[a:b], [Phoneme(*p) for p in ph]) for a, b, ph in zip(edges[:-1], edges[1:], phs)]
+
+
+def rig_targets(phonemes: list[Phoneme], n: int) -> np.ndarray:
+    """(n, 2) rig [open, width] at MODEL_RATE, each value the mean of two 100 Hz samples
+    (the two feature frames a model frame stacks)."""
+    from avatar.motion.rig import mouth_track
+
+    m = mouth_track(phonemes, 2 * n, F.FRAME_RATE)
+    return m.reshape(n, 2, 2).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- augmentation
+def _scale_phonemes(phonemes: list[Phoneme], factor: float, offset: float) -> list[Phoneme]:
+    return [replace(p, start=p.start * factor + offset, end=p.end * factor + offset) for p in phonemes]
+
+
+def _reverb(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    from scipy.signal import fftconvolve
+
+    rt60 = rng.uniform(0.15, 0.7)
+    n = int(rt60 * F.SAMPLE_RATE)
+    t = np.arange(n) / F.SAMPLE_RATE
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)        # -60 dB at rt60
+    ir[0] = 0.0
+    ir *= rng.uniform(0.1, 0.5) / np.sqrt((ir ** 2).sum() + 1e-9)
+    ir[0] = 1.0                                                    # direct path
+    delay = int(rng.uniform(0.003, 0.02) * F.SAMPLE_RATE)
+    ir = np.concatenate([ir[:1], np.zeros(delay), ir[1:]])
+    return fftconvolve(a, ir)[: len(a)].astype(np.float32)
+
+
+def _band_limit(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    from scipy.signal import butter, sosfilt
+
+    if rng.random() < 0.5:   # telephone
+        sos = butter(4, [300, 3400], btype="bandpass", fs=F.SAMPLE_RATE, output="sos")
+    else:                    # laptop / cheap microphone: weak bass, dull top
+        lo, hi = rng.uniform(100, 250), rng.uniform(4000, 7500)
+        sos = butter(2, [lo, hi], btype="bandpass", fs=F.SAMPLE_RATE, output="sos")
+    return sosfilt(sos, a).astype(np.float32)
+
+
+def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    white = rng.standard_normal(n)
+    kind = rng.integers(3)
+    if kind == 1:    # pink-ish: integrate white noise spectrally (1/f power)
+        spec = np.fft.rfft(white)
+        spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
+        white = np.fft.irfft(spec, n)
+    elif kind == 2:  # brown-ish hum + hiss
+        white = np.cumsum(white)
+        white -= np.convolve(white, np.ones(400) / 400, mode="same")
+    return (white / (white.std() + 1e-9)).astype(np.float32)
+
+
+def vtlp(power: np.ndarray, alpha: float) -> np.ndarray:
+    """Vocal-tract length perturbation of a (T, bins) power spectrogram: energy at bin
+    f moves to f * alpha (alpha > 1: shorter tract, e.g. a higher voice)."""
+    bins = power.shape[1]
+    src = np.arange(bins) / alpha
+    lo = np.clip(np.floor(src).astype(int), 0, bins - 1)
+    hi = np.clip(lo + 1, 0, bins - 1)
+    w = (src - lo).clip(0, 1).astype(np.float32)
+    out = power[:, lo] * (1 - w) + power[:, hi] * w
+    out[:, src > bins - 1] = power[:, -1:].min() if len(power) else 0.0
+    return out
+
+
+def augment(utt: Utterance, rng: np.random.Generator, strength: float = 1.0,
+            lead: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One randomly augmented training example: (features (2n, N_MELS) at 100 Hz, targets (n, 2) at 50 Hz).
+    lead: seconds the mouth runs ahead of the sound (targets from phoneme times moved earlier)."""
+    a, phonemes = utt.audio, utt.phonemes
+    speed = int(rng.integers(17, 26)) / 20 if rng.random() < 0.7 * strength else 1.0   # small-ratio filters
+    if speed != 1.0:   # resampling trick: pitch and tempo by `speed`; targets follow the phoneme times
+        a = F.resample(a, int(round(F.SAMPLE_RATE * speed)), F.SAMPLE_RATE)
+    before = float(rng.uniform(0.0, 0.6)) if rng.random() < 0.6 else 0.0     # extra silence
+    after = float(rng.uniform(0.0, 0.6)) if rng.random() < 0.6 else 0.0
+    a = np.concatenate([np.zeros(int(before * F.SAMPLE_RATE), np.float32), a,
+                        np.zeros(int(after * F.SAMPLE_RATE), np.float32)])
+    phonemes = _scale_phonemes(phonemes, 1.0 / speed, before)
+    if rng.random() < 0.35 * strength:
+        a = _reverb(a, rng)
+    if rng.random() < 0.3 * strength:
+        a = _band_limit(a, rng)
+    peak = np.abs(a).max() + 1e-9
+    a = a / peak * float(10 ** (rng.uniform(-30, 0) / 20))          # loudness
+    if rng.random() < 0.5 * strength:
+        snr = rng.uniform(5, 40)
+        rms = np.sqrt(np.mean(a ** 2)) + 1e-9
+        a = a + _noise(len(a), rng) * rms * 10 ** (-snr / 20)
+    if rng.random() < 0.1 * strength:
+        a = np.clip(a * rng.uniform(2, 6), -1, 1)                      # clipping
+    a = np.clip(a, -1, 1).astype(np.float32)
+    power = F.power_spectrogram(a)
+    if rng.random() < 0.7 * strength:
+        power = vtlp(power, float(rng.uniform(0.85, 1.25)))
+    feats = F.normalize(np.log(np.maximum(power @ F.mel_filterbank(), F.LOG_FLOOR)))
+    n = len(feats) // 2
+    return feats[: 2 * n], rig_targets(_scale_phonemes(phonemes, 1.0, -lead), n)
+
+
+def crop(feats: np.ndarray, targets: np.ndarray, frames: int, rng: np.random.Generator):
+    """A random window of `frames` model frames: (feats (2*frames, M), targets (frames, 2), mask (frames,))."""
+    n = len(targets)
+    mask = np.ones(frames, np.float32)
+    if n >= frames:
+        s = int(rng.integers(0, n - frames + 1))
+        return feats[2 * s: 2 * (s + frames)], targets[s: s + frames], mask
+    pad = frames - n
+    mask[n:] = 0
+    feats = np.pad(feats, ((0, 2 * pad), (0, 0)), mode="edge")
+    targets = np.pad(targets, ((0, pad), (0, 0)))
+    return feats, targets, mask
+
+
+# ----------------------------------------------------------------------------- real footage
+def video_example(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(features (2n, N_MELS), targets (n, 2) at MODEL_RATE) from a talking-head video:
+    MediaPipe mouth [open, width] per frame, resampled to the model rate, and the video's audio."""
+    from avatar.motion.evaluate import measure_video
+    from avatar.speech.recorded import load_audio
+
+    mouth, fps = measure_video(path)
+    audio, sr = load_audio(path)
+    feats = F.model_features(audio, sr)
+    n = len(feats) // 2
+    t_model = (np.arange(n) * 2 + 0.5) / F.FRAME_RATE
+    t_video = np.arange(len(mouth)) / fps
+    targets = np.stack([np.interp(t_model, t_video, mouth[:, c]) for c in range(2)], axis=1)
+    return feats[: 2 * n], targets.astype(np.float32)

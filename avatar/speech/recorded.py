@@ -1,0 +1,140 @@
+"""Recorded narration: the user's own audio file instead of a TTS voice.
+
+`load_audio(path)` decodes any audio (or video) file PyAV can read (WAV, MP3, FLAC,
+M4A/AAC, OGG, MP4...) to mono float32 at the file's own rate. `RecordedVoice` turns
+the recording into a Speech at 22050 Hz (the Piper rate, so recorded and synthetic
+scenes join without resampling): leading/trailing silence trimmed, clipping softened,
+and, when a transcript is known, word and phoneme times from DTW alignment against a
+Piper rendering of the transcript (avatar.speech.align). Without a transcript the
+Speech has no words (so no captions), and a warning says so.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from avatar.errors import AvatarError
+from avatar.types import Speech
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RATE = 22050           # Speech.sample_rate of recorded narration (= Piper's)
+SILENCE_DB = -45.0            # frames quieter than this (dBFS, 20 ms RMS) count as silence
+KEEP_MARGIN = 0.15            # seconds of silence kept around the trimmed speech
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of `path` -> (mono float32 in [-1, 1], sample rate).
+
+    Raises AvatarError naming the file when it is missing, not decodable or has no audio.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise AvatarError("audio file not found", path=path, hint="check the voice.audio path")
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AvatarError("no audio stream in this file", path=path,
+                                  hint="give a WAV, MP3, FLAC or M4A recording")
+            stream = container.streams.audio[0]
+            sr = int(stream.codec_context.sample_rate or stream.sample_rate)
+            # planar float, channels kept; mono = plain channel average (no gain above 1)
+            resampler = av.AudioResampler(format="fltp", rate=sr)
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().mean(axis=0))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().mean(axis=0))
+    except AvatarError:
+        raise
+    except Exception as exc:  # PyAV raises many error types for broken files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AvatarError(f"cannot decode audio ({first})", path=path,
+                          hint="is it a valid WAV/MP3/FLAC/M4A file?") from None
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if len(audio) == 0 or sr <= 0:
+        raise AvatarError("the audio stream is empty", path=path, hint="record some narration")
+    return np.nan_to_num(audio), sr
+
+
+def _frame_db(audio: np.ndarray, sr: int, frame: float = 0.02) -> np.ndarray:
+    n = max(1, int(frame * sr))
+    k = len(audio) // n
+    if k == 0:
+        return np.array([20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-12)])
+    rms = np.sqrt(np.mean(audio[: k * n].reshape(k, n) ** 2, axis=1))
+    return 20 * np.log10(rms + 1e-12)
+
+
+def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarray:
+    """Clip-safe, trimmed narration: peak kept below 1 (float files may exceed it), a warning
+    when the recording clips, leading/trailing silence trimmed to KEEP_MARGIN.
+    Silent audio -> AvatarError naming `path`."""
+    audio = np.asarray(audio, np.float32)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0.99:
+        clipped = float(np.mean(np.abs(audio) >= 0.99 * peak))
+        if clipped > 0.001:
+            warnings.warn(f"{path}: the recording clips ({clipped:.1%} of samples at full scale); "
+                          "record at a lower level for cleaner sound", stacklevel=3)
+        audio = audio * (0.97 / peak)
+    db = _frame_db(audio, sr)
+    loud = db.max() if db.size else -np.inf
+    if loud < SILENCE_DB:
+        raise AvatarError(f"the recording is silent (loudest part {loud:.0f} dBFS)", path=path,
+                          hint="check the microphone level or the file")
+    active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]
+    hop = max(1, int(0.02 * sr))
+    start = max(0, active[0] * hop - int(KEEP_MARGIN * sr))
+    end = min(len(audio), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))
+    return audio[start:end]
+
+
+class RecordedVoice:
+    """A Voice (avatar.types.Voice) that 'speaks' the user's recording (spec.audio).
+
+    synthesize(narration) returns the recording as Speech at OUTPUT_RATE; with a
+    transcript (spec.transcript, else the narration text when non-empty) its words and
+    phonemes are timed on the recording by DTW against Piper (avatar.speech.align), and
+    [next] markers in the narration are carried over too.
+    """
+
+    def __init__(self, spec, base_dir: Path | None = None):
+        if spec.audio is None:
+            raise AvatarError("the recorded voice needs an audio file", field="voice.audio",
+                              hint="set voice.audio: narration.wav")
+        path = Path(spec.audio).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        self.spec, self.path = spec, path
+        self.sample_rate = OUTPUT_RATE
+
+    def load(self) -> np.ndarray:
+        """The prepared recording at OUTPUT_RATE."""
+        from avatar.motion.features import resample
+
+        audio, sr = load_audio(self.path)
+        return prepare(resample(audio, sr, OUTPUT_RATE), OUTPUT_RATE, self.path)
+
+    def synthesize(self, narration: str = "") -> Speech:
+        audio = self.load()
+        text = (self.spec.transcript or narration or "").strip()
+        if not text:
+            msg = f"{self.path}: no transcript, so no word timings and no captions (set voice.transcript)"
+            log.warning(msg)
+            warnings.warn(msg, stacklevel=2)
+            return Speech(audio, OUTPUT_RATE)
+        from avatar.speech import markup
+        from avatar.speech.align import align_transcript
+
+        try:
+            markup.parse(text)
+        except markup.MarkupError as e:
+            raise AvatarError(str(e), field="voice.transcript") from None
+        return align_transcript(audio, OUTPUT_RATE, text)

@@ -1,0 +1,197 @@
+"""The audio-to-mouth model: features, network, training, packaged checkpoint, metrics, hybrid."""
+import numpy as np
+import pytest
+
+from avatar.motion import audio_model as AM
+from avatar.motion import features as F
+from avatar.motion.evaluate import lagged_r, pearson, sync_scores
+from avatar.types import Phoneme
+
+
+def _voiced(sr, seconds=1.3, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    env = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None)
+    return (0.3 * env * np.sin(2 * np.pi * 140 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_features_shape_and_resampling():
+    a = _voiced(22050)
+    f = F.model_features(a, 22050)
+    n16 = len(F.to_model_rate(a, 22050))
+    assert abs(n16 - len(a) * 16000 / 22050) <= 1
+    assert f.shape == (n16 // F.HOP + 1, F.N_MELS) and np.isfinite(f).all()
+    stereo = np.stack([a, a], axis=1)
+    np.testing.assert_allclose(F.to_model_rate(stereo, 22050), F.to_model_rate(a, 22050), atol=1e-6)
+
+
+def test_tiny_training_lowers_loss_and_is_reproducible(tmp_path, monkeypatch):
+    from avatar.motion.train import TrainOptions, train
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # corpus cache in tmp
+    common = dict(utterances=3, steps=40, batch=4, crop_seconds=1.5, lr=3e-3, channels=24, hidden=24,
+                  progress=False, seed=3)
+    res = train(TrainOptions(out=tmp_path / "a.safetensors", **common), log=lambda *a: None)
+    losses = res["losses"]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    assert (tmp_path / "a.json").is_file()
+    res2 = train(TrainOptions(out=tmp_path / "b.safetensors", **common), log=lambda *a: None)
+    assert res2["losses"] == losses                    # same seed, same run
+    model = AM.load_model(tmp_path / "a.safetensors")
+    out = model.predict(_voiced(16000), 16000, 30, 25.0)
+    assert out.shape == (30, 2) and np.isfinite(out).all()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AM.load_model()
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 29.97, 60.0])
+def test_packaged_checkpoint_any_fps(model, fps):
+    audio = _voiced(22050)
+    n = int(round(1.3 * fps))
+    out = model.predict(audio, 22050, n, fps)
+    assert out.shape == (n, 2) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert out[:, 0].min() >= 0 and out[:, 0].max() < 0.6
+    assert model.cfg.version == AM.FORMAT_VERSION
+    n_params = sum(p.numel() for p in model.net.parameters())
+    assert n_params < 3_000_000
+
+
+def test_packaged_checkpoint_opens_for_speech_closes_for_silence(model):
+    sr = 16000
+    speech = _voiced(sr, 2.0)
+    audio = np.concatenate([np.zeros(sr, np.float32), speech, np.zeros(sr, np.float32)])
+    out = model.predict(audio, sr, 100, 25.0)
+    assert out[5:20, 0].mean() < 0.03                  # silence: closed
+    assert out[30:70, 0].mean() > out[5:20, 0].mean() + 0.02
+
+
+def test_inference_deterministic_and_chunking_exact(model):
+    audio = _voiced(16000, 3.0, seed=1)
+    a = model.predict(audio, 16000, 75, 25.0)
+    b = model.predict(audio.copy(), 16000, 75, 25.0)
+    assert np.array_equal(a, b)
+    feats = F.model_features(audio, 16000)
+    whole = model.track_features(feats, chunk_frames=100_000)
+    for chunk in (1, 7, 37):
+        np.testing.assert_allclose(model.track_features(feats, chunk_frames=chunk), whole, atol=1e-5)
+
+
+def test_missing_or_mismatched_checkpoint_errors(tmp_path):
+    from avatar.errors import AvatarError
+
+    with pytest.raises(AvatarError, match="not found"):
+        AM.load_network(tmp_path / "none.safetensors")
+    cfg = AM.LipConfig(channels=8, hidden=8)
+    AM.save_model(AM.build_network(cfg), cfg, tmp_path / "m.safetensors")
+    (tmp_path / "m.json").write_text(AM.LipConfig(channels=16, hidden=16).to_json())
+    with pytest.raises(AvatarError, match="do not match"):
+        AM.load_network(tmp_path / "m.safetensors")
+    (tmp_path / "m.json").write_text(cfg.to_json().replace(f'"version": {AM.FORMAT_VERSION}', '"version": 99'))
+    with pytest.raises(AvatarError, match="format 99"):
+        AM.load_network(tmp_path / "m.safetensors")
+
+
+def _smooth_track(n, seed):
+    rng = np.random.default_rng(seed)
+    x = np.convolve(rng.standard_normal(n + 20), np.hanning(9), mode="same")[10:-10]
+    return np.clip(x, 0, None)
+
+
+def test_metrics_recover_known_track_and_reject_shuffled():
+    real = _smooth_track(400, 0)
+    s = sync_scores(real, real)
+    assert s["r"] > 0.999 and s["best_lag"] == 0
+    early = np.roll(real, -3)                # prediction 3 frames early
+    s = sync_scores(early, real)
+    assert s["best_lag"] == 3 and s["best_r"] > 0.98 and s["r"] < s["best_r"]
+    assert lagged_r(early, real, 3) == pytest.approx(s["best_r"])
+    shuffled = np.random.default_rng(1).permutation(real)
+    assert abs(pearson(shuffled, real)) < 0.15
+    assert abs(sync_scores(shuffled, real)["best_r"]) < 0.25
+
+
+def test_measured_video_recovers_known_mouth_track(tmp_path, astronaut_path):
+    """A clip rendered with a KNOWN mouth track, encoded, decoded and measured with MediaPipe."""
+    pytest.importorskip("avatar.render.warp")
+    import av
+
+    from avatar.face import load_identity
+    from avatar.motion.evaluate import measure_video
+    from avatar.render.warp import WarpRenderer
+    from avatar.types import Motion
+
+    n, fps = 40, 25.0
+    t = np.arange(n) / fps
+    opening = 0.12 * np.clip(np.sin(2 * np.pi * 1.3 * t), 0, None) ** 1.5
+    mouth = np.stack([opening, np.zeros(n)], axis=1)
+    motion = Motion(fps, mouth, np.zeros((n, 3)), np.zeros(n), np.zeros(n))
+    frames = list(WarpRenderer().frames(load_identity(astronaut_path), motion, crop=True))
+    path = tmp_path / "known.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.height, s.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+        s.pix_fmt, s.options = "yuv420p", {"crf": "12"}
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
+        c.mux(s.encode())
+    measured, got_fps = measure_video(path)
+    assert got_fps == 25.0 and len(measured) == n
+    assert sync_scores(measured[:, 0], opening)["r"] > 0.9
+    assert measured[opening == 0, 0].max() < 0.02      # closed where the track is closed
+
+
+def test_hybrid_forces_closures_and_silence():
+    fps, n = 100.0, 100
+    model_mouth = np.tile([0.15, 0.02], (n, 1)).astype(np.float32)
+    phonemes = [Phoneme("_", 0.0, 0.2), Phoneme("ɑ", 0.2, 0.4), Phoneme("m", 0.4, 0.5),
+                Phoneme("ɑ", 0.5, 0.7), Phoneme("_", 0.7, 1.0)]
+    out = AM.hybrid_mouth(model_mouth, phonemes, n, fps)
+    assert out.shape == (n, 2)
+    assert out[45, 0] < 0.005                         # centre of the m
+    assert np.allclose(out[28:33], model_mouth[28:33])  # vowel: the model's own value
+    assert np.all(out[:10] == 0) and np.all(out[90:] == 0)   # silence: closed and relaxed
+    early = AM.hybrid_mouth(model_mouth, phonemes, n, fps, lead=0.1)
+    assert early[35, 0] < 0.005 and early[45, 0] > 0.1       # closure moved 100 ms earlier
+
+
+def test_audio_motion_wraps_prediction(model):
+    from avatar.types import Motion, Speech
+
+    sr = 22050
+    speech = Speech(_voiced(sr, 1.2), sr, phonemes=[Phoneme("_", 0, 0.5), Phoneme("m", 0.5, 0.65),
+                                                    Phoneme("ɑ", 0.65, 1.0), Phoneme("_", 1.0, 1.2)])
+    motion = AM.audio_motion(speech, 25.0, seed=1, still=True, model=model)
+    assert isinstance(motion, Motion) and len(motion) == Motion.frame_count(1.2, 25.0)
+    assert np.all(motion.head == 0)                    # still
+    assert motion.mouth[:3, 0].max() == 0              # leading silence closed (hybrid)
+    centre = int(round((0.575 - model.lead) * 25))     # the m, moved by the model's visual lead
+    assert motion.mouth[centre, 0] < 0.01
+
+
+@pytest.mark.slow
+def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
+    """`avatar lips train --video`: a clip rendered by our own pipeline (Piper + rig + warp)."""
+    pytest.importorskip("avatar.render.warp")
+    from avatar.face import load_identity
+    from avatar.motion import phoneme_motion
+    from avatar.motion.train import TrainOptions, train
+    from avatar.render.warp import WarpRenderer
+    from avatar.script.models import VoiceSpec
+    from avatar.speech.piper_voice import PiperVoice
+    from avatar.video import write_mp4
+
+    speech = PiperVoice(VoiceSpec()).synthesize("Bob bought a map of Paris.")
+    motion = phoneme_motion(speech, 25.0, still=True)
+    frames = WarpRenderer().frames(load_identity(astronaut_path), motion, crop=True)
+    video = write_mp4(tmp_path / "talk.mp4", frames, fps=25.0, audio=speech.audio, sample_rate=speech.sample_rate)
+    init = tmp_path / "init.safetensors"
+    cfg = AM.LipConfig(channels=16, hidden=16)
+    AM.save_model(AM.build_network(cfg), cfg, init)
+    res = train(TrainOptions(out=tmp_path / "ft.safetensors", videos=[video], init=init, steps=25, batch=4,
+                             crop_seconds=1.0, lr=3e-3, progress=False), log=lambda *a: None)
+    assert res["mode"] == "video fine-tune" and res["videos"] == ["talk.mp4"]
+    assert np.mean(res["losses"][-5:]) < np.mean(res["losses"][:5])
+    assert AM.load_model(tmp_path / "ft.safetensors").cfg.info["init"] == "init.safetensors"
