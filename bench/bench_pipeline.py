@@ -4,6 +4,7 @@ Prints:
   - real-time factor (render seconds / video seconds) of the demo at 1280x720 and 1920x1080
   - peak memory (RSS) of a 2-scene and a 20-scene script (should stay flat)
   - the cached rerun after changing one scene of the 20-scene script (about 1/N of the full time)
+  - the real-time factor of `avatar say` for about 30 s of speech (512x512 photo, whole picture)
 
 Each render runs in its own process so peak RSS is that render's alone.
 Usage: python bench/bench_pipeline.py [--quick]   (--quick: 720p demo and the 2/6-scene memory runs only)
@@ -17,6 +18,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+SAY = r"""
+import json, resource, sys, time
+from pathlib import Path
+from avatar.pipeline import say
+text, out = sys.argv[1:3]
+t = time.perf_counter()
+r = say(text, face=None, out=Path(out))
+print(json.dumps({"seconds": time.perf_counter() - t, "duration": r.duration, "scenes": 1, "rendered": 1,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
 CHILD = r"""
 import json, resource, sys, time
@@ -39,9 +51,9 @@ SENTENCES = [
 ]
 
 
-def run(script: Path, out: Path, size: str, cache: Path) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, str(script), str(out), size, str(cache)],
-                         capture_output=True, text=True)
+def run(script: Path, out: Path, size: str, cache: Path, code: str = CHILD) -> dict:
+    args = [str(script), str(out)] + ([size, str(cache)] if code is CHILD else [])
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if res.returncode:
         sys.exit(f"render failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -64,6 +76,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        text = " ".join(SENTENCES * 2)   # about 30 s of speech
+        r = run(text, tmp / "say.mp4", "", tmp, code=SAY)   # type: ignore[arg-type]
+        print(f"avatar say: {r['duration']:.1f} s clip in {r['seconds']:.1f} s -> RTF {r['seconds'] / r['duration']:.2f}"
+              f" (includes model loading), peak RSS {r['peak_rss_mb']:.0f} MB")
         demo = templates_dir() / "demo.yaml"
         for size in (["1280x720"] if quick else ["1280x720", "1920x1080"]):
             r = run(demo, tmp / f"demo_{size}.mp4", size, tmp / f"cache_{size}")
