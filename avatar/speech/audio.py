@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 from math import gcd
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -121,3 +122,34 @@ def write_timings_json(path: str | Path, speech: Speech) -> Path:
     path = Path(path)
     write_text(path, json.dumps(timings_dict(speech), ensure_ascii=False, indent=1) + "\n")
     return path
+
+
+def speak_markup(narration: str, sample_rate: int, sentence_pause: float,
+                 speak: Callable[[str], Speech]) -> Speech:
+    """Narration with [pause ...] / [next] markup -> one Speech, for any voice.
+
+    `speak` turns plain text into Speech; pauses become real silence, markers keep their
+    time, and `sentence_pause` separates text pieces that no explicit pause separates."""
+    from avatar.errors import AvatarError
+    from avatar.speech import markup
+
+    try:
+        segments = markup.parse(narration)
+    except markup.MarkupError as e:
+        raise AvatarError(str(e), field="narration") from e
+    parts: list[Speech] = []
+    spoke = False   # text already spoken, and no explicit pause since
+    for seg in segments:
+        if isinstance(seg, markup.Pause):
+            parts.append(silent_speech(seg.seconds, sample_rate))
+            spoke = False
+        elif isinstance(seg, markup.Marker):
+            parts.append(Speech(np.zeros(0, np.float32), sample_rate, markers=[(seg.name, 0.0)]))
+        else:
+            if spoke:
+                parts.append(silent_speech(sentence_pause, sample_rate))
+            parts.append(speak(seg))
+            spoke = True
+    if not parts:
+        return Speech(np.zeros(0, np.float32), sample_rate)
+    return join(parts)

@@ -22,8 +22,7 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.script.models import VoiceSpec
-from avatar.speech import markup
-from avatar.speech.audio import join, silent_speech
+from avatar.speech.audio import speak_markup
 from avatar.types import Speech
 
 log = logging.getLogger(__name__)
@@ -61,27 +60,11 @@ class CoquiVoice:
 
     def synthesize(self, narration: str) -> Speech:
         """Narration (with [pause ...] / [next] markup) -> Speech with aligned word timings."""
-        try:
-            segments = markup.parse(narration)
-        except markup.MarkupError as e:
-            raise AvatarError(str(e), field="narration") from e
-        parts: list[Speech] = []
-        spoke = False
-        for seg in segments:
-            if isinstance(seg, markup.Pause):
-                parts.append(silent_speech(seg.seconds, self.sample_rate))
-                spoke = False
-            elif isinstance(seg, markup.Marker):
-                parts.append(Speech(np.zeros(0, np.float32), self.sample_rate, markers=[(seg.name, 0.0)]))
-            else:
-                if spoke:
-                    parts.append(silent_speech(self.spec.sentence_pause, self.sample_rate))
-                text = " ".join(seg.split())
-                parts.append(timed(self._say(text), self.sample_rate, text))
-                spoke = True
-        if not parts:
-            return Speech(np.zeros(0, np.float32), self.sample_rate)
-        return join(parts)
+        def speak(text: str) -> Speech:
+            text = " ".join(text.split())
+            return timed(self._say(text), self.sample_rate, text)
+
+        return speak_markup(narration, self.sample_rate, self.spec.sentence_pause, speak)
 
 
 def timed(audio: np.ndarray, sr: int, text: str) -> Speech:

@@ -36,8 +36,7 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.script.models import VoiceSpec
-from avatar.speech import markup
-from avatar.speech.audio import PAUSE, join, silent_speech
+from avatar.speech.audio import PAUSE, speak_markup
 from avatar.types import Phoneme, Speech, Word
 
 log = logging.getLogger(__name__)
@@ -214,26 +213,7 @@ class PiperVoice:
     # ------------------------------------------------------------------ synthesis
     def synthesize(self, narration: str) -> Speech:
         """Narration (with [pause ...] / [next] markup) -> Speech with exact timings."""
-        try:
-            segments = markup.parse(narration)
-        except markup.MarkupError as e:
-            raise AvatarError(str(e), field="narration") from e
-        parts: list[Speech] = []
-        spoke = False   # text already spoken, and no explicit pause since
-        for seg in segments:
-            if isinstance(seg, markup.Pause):
-                parts.append(silent_speech(seg.seconds, self.sample_rate))
-                spoke = False
-            elif isinstance(seg, markup.Marker):
-                parts.append(Speech(np.zeros(0, np.float32), self.sample_rate, markers=[(seg.name, 0.0)]))
-            else:
-                if spoke:
-                    parts.append(silent_speech(self.spec.sentence_pause, self.sample_rate))
-                parts.append(self._speak(seg))
-                spoke = True
-        if not parts:
-            return Speech(np.zeros(0, np.float32), self.sample_rate)
-        return join(parts)
+        return speak_markup(narration, self.sample_rate, self.spec.sentence_pause, self._speak)
 
     def _speak(self, text: str) -> Speech:
         """Plain text (no markup) -> Speech; sentence by sentence, sentence_pause between."""
