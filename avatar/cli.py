@@ -166,7 +166,15 @@ def _mount_lips() -> None:
 _mount_lips()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (several faces, text that does not fit, no transcript...) as one plain line."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="avatar")
     except AvatarError as e:

@@ -198,7 +198,6 @@ def _build(path: Path, face_index: int, detector: str) -> Identity:
     if len(faces) > 1:
         msg = f"{path}: {len(faces)} faces found; using face {face_index} (0 = largest; set avatar.face_index to choose)"
         warnings.warn(msg, stacklevel=3)
-        log.warning(msg)
     lm = faces[face_index].astype(np.float32)
     yaw = estimate_yaw(lm)
     if abs(yaw) > MAX_YAW:

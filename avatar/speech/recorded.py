@@ -126,8 +126,7 @@ class RecordedVoice:
         audio = self.load()
         text = (self.spec.transcript or narration or "").strip()
         if not text:
-            msg = f"{self.path}: no transcript, so no word timings and no captions (set voice.transcript)"
-            log.warning(msg)
+            msg = f"{self.path}: no transcript, so no word timings and no captions (pass --transcript, or set voice.transcript in the script)"
             warnings.warn(msg, stacklevel=2)
             return Speech(audio, OUTPUT_RATE)
         from avatar.speech import markup
