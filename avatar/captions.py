@@ -169,7 +169,7 @@ def write_srt(path: str | Path, cues: list[Cue]) -> Path:
 
     import srt
 
-    from avatar.speech.audio import write_text
+    from avatar.files import write_text
 
     subs = [srt.Subtitle(i + 1, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text)
             for i, c in enumerate(cues)]
@@ -189,7 +189,7 @@ def write_vtt(path: str | Path, cues: list[Cue]) -> Path:
     """WebVTT file (webvtt-py), written atomically."""
     import webvtt
 
-    from avatar.speech.audio import atomic_path
+    from avatar.files import atomic_path
 
     vtt = webvtt.WebVTT()
     for c in cues:

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from avatar.errors import AvatarError
+from avatar.motion.cli import lips_app
 
 app = typer.Typer(
     name="avatar",
@@ -29,20 +30,21 @@ def _console():
     return Console(stderr=True)
 
 
-def _load_script(script: str):
-    """A path to a YAML/Markdown/text script, or (for speak/say) literal text."""
+def _load_script(script: Path):
+    """Load a YAML template, Markdown deck or plain-text script."""
     from avatar.script import load
 
-    return load(Path(script))
+    return load(script)
 
 
 # --------------------------------------------------------------------------- check / voices / init
 @app.command()
 def check(script: Path = typer.Argument(..., help="YAML template, Markdown deck or plain-text script.")):
     """Validate a script and print a short summary."""
-    from avatar.pipeline import summarize
+    from avatar.pipeline import preflight, summarize
 
-    deck = _load_script(str(script))
+    deck = _load_script(script)
+    preflight(deck)   # what only rendering would find: fonts, themes, PDF pages, photos
     s = summarize(deck)
     typer.echo(f"{script}: OK")
     typer.echo(f"  title     {deck.title}")
@@ -98,15 +100,13 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         still: bool = typer.Option(False, help="No head motion."),
         seed: int = typer.Option(0, help="Seed for blinks and head motion."),
         expression_scale: float = typer.Option(1.0, min=0, max=3, help="Scale of head motion and brows."),
-        motion: Optional[str] = typer.Option(None, help="phonemes | audio | hybrid (default: hybrid)."),
+        motion: Optional[str] = typer.Option(None, help="auto | phonemes | audio | hybrid (default: auto)."),
         renderer: str = typer.Option("warp", help="warp (CPU) | diffusion (GPU, needs weights)."),
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
         face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest).")):
     """Make one talking-head clip from text (or recorded audio) and a photo."""
     from avatar.pipeline import say as run
 
-    if not text and audio is None:
-        raise AvatarError("nothing to say: give TEXT or --audio FILE")
     result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
                  size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
                  motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
@@ -137,7 +137,7 @@ def render(script: Path = typer.Argument(..., help="YAML template, Markdown deck
            cache: bool = typer.Option(True, help="Reuse unchanged scenes from earlier renders."),
            cache_dir: Optional[Path] = typer.Option(None, help="Scene cache folder (default ~/.cache/avatar).")):
     """Render a presentation to a video: the main job."""
-    deck = _load_script(str(script))
+    deck = _load_script(script)
     _render(deck, out, face=face, size=size, fps=fps, preview=preview, jobs=jobs, badge=badge,
             cache=cache, cache_dir=cache_dir)
 
@@ -151,19 +151,11 @@ def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output 
     """Render the built-in demo presentation (no input needed)."""
     from avatar.resources import templates_dir
 
-    deck = _load_script(str(templates_dir() / "demo.yaml"))
+    deck = _load_script(templates_dir() / "demo.yaml")
     _render(deck, out, size=size, preview=preview, jobs=jobs, badge=badge)
 
 
-def _mount_lips() -> None:
-    try:
-        from avatar.motion.cli import lips_app
-    except ImportError:  # the module is optional at start-up; its absence must not break the CLI
-        return
-    app.add_typer(lips_app, name="lips", help="Train and evaluate the audio-to-lips model.")
-
-
-_mount_lips()
+app.add_typer(lips_app, name="lips")   # `avatar lips train|evaluate` (avatar.motion.cli; light to import)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

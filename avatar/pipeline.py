@@ -27,7 +27,8 @@ import numpy as np
 
 from avatar import __version__
 from avatar.errors import AvatarError
-from avatar.script.models import AvatarSpec, Presentation, RendererSpec, Scene, VoiceSpec
+from avatar.files import write_text
+from avatar.script.models import AvatarSpec, Presentation, Scene, VoiceSpec
 from avatar.types import Motion, Speech
 
 TOOL = f"avatar-presenter {__version__}"
@@ -62,10 +63,10 @@ def summarize(deck: Presentation) -> dict:
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     if console is None:
         return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=console, transient=False)
 
@@ -96,6 +97,29 @@ def photo_path(spec: AvatarSpec) -> Path:
     from avatar.resources import default_photo
 
     return Path(spec.photo) if spec.photo else default_photo()
+
+
+def _identity(spec: AvatarSpec):
+    """The presenter of a scene (None when its layout shows no presenter)."""
+    from avatar.face import load_identity
+
+    if spec.layout == "none":
+        return None
+    return load_identity(photo_path(spec), face_index=spec.face_index, detector=spec.detector)
+
+
+def _from_options(model, data: dict, options: dict[str, str]):
+    """model.model_validate(data); a bad value becomes a one-line AvatarError naming its option.
+
+    options: pydantic error location ("motion", "renderer.name") -> option name ("--motion")."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = ".".join(map(str, err["loc"]))
+        raise AvatarError(err["msg"].removeprefix("Value error, "), field=options.get(loc, loc)) from None
 
 
 def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | None = None) -> Motion:
@@ -199,20 +223,26 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
         console=None) -> Result:
     """One talking-head clip (the whole photo, or the face crop) from text or recorded audio."""
     from avatar.captions import build_cues, write_srt, write_vtt
-    from avatar.face import load_identity
     from avatar.render import get_renderer
     from avatar.script.models import CaptionSpec
     from avatar.speech import load_voice
     from avatar.video import write_mp4
 
+    if not text and audio is None:
+        raise AvatarError("nothing to say: give TEXT or --audio FILE")
     t0 = time.perf_counter()
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4)")
-    spec = AvatarSpec(photo=face, face_index=face_index, still=still, seed=seed,
-                      expression_scale=expression_scale, motion=motion or AvatarSpec().motion,
-                      renderer=RendererSpec(name=renderer, allow_cpu=allow_cpu))
-    identity = load_identity(photo_path(spec), face_index=face_index)
+    if size and size < 16:   # (0 or None: the photo's size)
+        raise AvatarError(f"{size} is too small", field="--size", hint="give the longest side in pixels, 16 or more")
+    spec = _from_options(AvatarSpec, {"photo": face, "face_index": face_index, "still": still, "seed": seed,
+                                      "expression_scale": expression_scale,
+                                      "renderer": {"name": renderer, "allow_cpu": allow_cpu},
+                                      **({"motion": motion} if motion else {})},
+                         {"motion": "--motion", "renderer.name": "--renderer", "face_index": "--face-index",
+                          "expression_scale": "--expression-scale"})
+    identity = _identity(spec)
     if audio is not None:
         vspec = VoiceSpec(engine="recorded", audio=Path(audio), transcript=transcript or text)
     else:
@@ -221,7 +251,7 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
     mo = make_motion(speech, fps, spec)
     frames = get_renderer(spec.renderer).frames(identity, mo, crop=crop)
     frames = _resize(frames, size)
-    cues = build_cues(speech.words, CaptionSpec(), text=text or None) if speech.words else []
+    cues = build_cues(speech.words, CaptionSpec(), text=(text or transcript) or None) if speech.words else []
     with _progress(console) as prog:
         task = prog.add_task("rendering", total=len(mo)) if prog else None
         cb = (lambda i: prog.update(task, completed=i)) if prog else None
@@ -245,19 +275,20 @@ def apply_options(deck: Presentation, *, face: Path | None = None, size: str | N
                   fps: int | None = None, preview: bool = False, badge: bool = False) -> Presentation:
     """Command-line overrides on top of a loaded presentation."""
     upd: dict = {}
-    if size:
-        upd["size"] = Presentation.model_validate({"size": size, "scenes": [{"narration": "x"}]}).size
-    if fps:
-        upd["fps"] = fps
+    if size or fps:   # validated like the script's own size: and fps:
+        checked = _from_options(Presentation, {"size": size or deck.size, "fps": fps or deck.fps,
+                                               "scenes": [{"narration": "x"}]}, {"size": "--size", "fps": "--fps"})
+        upd.update(size=checked.size, fps=checked.fps)
     if badge:
         upd["badge"] = True
     if face is not None:
         face = Path(face)
         if not face.is_file():
             raise AvatarError(f"{face}: photo not found (--face)")
-        upd["avatar"] = deck.avatar.model_copy(update={"photo": face.resolve()})
-        upd["scenes"] = [s.model_copy(update={"avatar": s.avatar.model_copy(update={"photo": face.resolve()})})
-                         if s.avatar else s for s in deck.scenes]
+        photo = {"photo": face.resolve()}
+        upd["avatar"] = deck.avatar.model_copy(update=photo)
+        upd["scenes"] = [s.model_copy(update={"avatar": s.avatar.model_copy(update=photo)}) if s.avatar else s
+                         for s in deck.scenes]
     deck = deck.model_copy(update=upd)
     if preview:
         w, h = deck.size
@@ -283,8 +314,9 @@ def preflight(deck: Presentation) -> None:
                 render_pdf_page(Path(sc.slide.pdf), sc.slide.page or 1, (8, 8))
             except AvatarError as e:
                 raise AvatarError(f"{where}scenes[{i}].slide: {e}") from None
-        photo = photo_path(deck.avatar_for(sc))
-        if deck.avatar_for(sc).layout != "none" and not photo.is_file():
+        av = deck.avatar_for(sc)
+        photo = photo_path(av)
+        if av.layout != "none" and not photo.is_file():
             raise AvatarError(f"{where}scenes[{i}].avatar.photo: photo not found: {photo}")
 
 
@@ -313,11 +345,10 @@ def scene_key(deck: Presentation, index: int) -> str:
         "video": [deck.size, deck.fps, deck.transition, deck.transition_duration, deck.badge],
         "code": code_version(),
     }
-    for sl in (scene.slide,):
-        for f in ("image", "pdf"):
-            p = getattr(sl, f, None) if sl else None
-            if p:
-                parts[f] = _file_hash(Path(p))
+    for f in ("image", "pdf"):
+        p = getattr(scene.slide, f, None)
+        if p:
+            parts[f] = _file_hash(Path(p))
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -339,7 +370,6 @@ def render_scene(job: SceneJob, progress: Callable[[int], None] | None = None) -
 def _render_scene(job: SceneJob, progress: Callable[[int], None] | None) -> dict:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
-    from avatar.face import load_identity
     from avatar.render import get_renderer
     from avatar.speech.markup import plain_text
     from avatar.speech.narrate import narrate_scene
@@ -353,7 +383,7 @@ def _render_scene(job: SceneJob, progress: Callable[[int], None] | None) -> dict
     n = Motion.frame_count(speech.duration, fps)
     text = plain_text(scene.narration)
     cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
-    identity = load_identity(photo_path(av), face_index=av.face_index, detector=av.detector) if av.layout != "none" else None
+    identity = _identity(av)
     composer = SceneComposer(deck, scene, identity, name=f"scene {job.index + 1}")
     crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full show the whole photo
     face_frames = None
@@ -369,7 +399,7 @@ def _render_scene(job: SceneJob, progress: Callable[[int], None] | None) -> dict
               metadata=metadata(deck.title), progress=progress)
     info = {"index": job.index, "duration": n / fps, "frames": n, "sample_rate": speech.sample_rate, "text": text,
             "words": [[w.text, w.start, w.end] for w in speech.words]}
-    _atomic_write_text(_sidecar(seg), json.dumps(info))
+    write_text(_sidecar(seg), json.dumps(info))
     return info
 
 
@@ -378,11 +408,8 @@ def _last_frame(deck: Presentation, scene: Scene, index: int) -> np.ndarray:
 
     Computed from the previous scene's inputs alone, so scenes stay independent units."""
     from avatar.compose import SceneComposer
-    from avatar.face import load_identity
 
-    av = deck.avatar_for(scene)
-    identity = load_identity(photo_path(av), face_index=av.face_index, detector=av.detector) if av.layout != "none" else None
-    composer = SceneComposer(deck, scene, identity, name=f"scene {index + 1}")
+    composer = SceneComposer(deck, scene, _identity(deck.avatar_for(scene)), name=f"scene {index + 1}")
     bullets = len(scene.slide.bullets) if scene.slide else 0
     shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
     return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))
@@ -393,13 +420,7 @@ def _sidecar(segment: Path) -> Path:
     return segment.with_suffix(".json")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _scene_cues(segment: Path, offset: float, spec) -> list:
+def _scene_cues(segment: Path, offset: float, spec) -> tuple[list, float]:
     """The scene's caption cues (the same ones burned into it), shifted to the video's timeline."""
     from dataclasses import replace
 
@@ -427,7 +448,7 @@ def render(script: str | Path | Presentation, out: Path, *, face: Path | None = 
         raise AvatarError(f"{out}: the output of render is an .mp4 file (e.g. -o talk.mp4)")
     if not out.parent.exists():
         raise AvatarError(f"{out}: folder {out.parent} does not exist")
-    deck = _script_or_text(script) if not isinstance(script, Presentation) else script
+    deck = _script_or_text(script)
     deck = apply_options(deck, face=face, size=size, fps=fps, preview=preview, badge=badge)
     preflight(deck)
     seg_dir = _cache_root(cache_dir) / "scenes"
@@ -452,10 +473,7 @@ def render(script: str | Path | Presentation, out: Path, *, face: Path | None = 
                         prog.advance(overall)
         else:
             for j in todo:
-                task = None
-                if prog:
-                    total = None
-                    task = prog.add_task(f"  scene {j.index + 1}", total=total)
+                task = prog.add_task(f"  scene {j.index + 1}", total=None) if prog else None
                 cb = (lambda k, t=task: prog.update(t, completed=k)) if prog else None
                 render_scene(j, progress=cb)
                 if prog:
@@ -464,15 +482,16 @@ def render(script: str | Path | Presentation, out: Path, *, face: Path | None = 
 
     segments = [Path(j.segment) for j in all_jobs]
     concat_mp4(segments, out, metadata=metadata(deck.title))
-    # caption files for the whole video: each scene's cues on the joined timeline
-    cues, offset = [], 0.0
-    for seg in segments:
-        scene_cues, duration = _scene_cues(seg, offset, deck.captions)
-        cues += scene_cues
-        offset += duration
-    if deck.captions.enabled and deck.captions.files and cues:
-        write_srt(out.with_suffix(".srt"), cues)
-        write_vtt(out.with_suffix(".vtt"), cues)
+    if deck.captions.enabled and deck.captions.files:
+        # caption files for the whole video: each scene's cues on the joined timeline
+        cues, offset = [], 0.0
+        for seg in segments:
+            scene_cues, duration = _scene_cues(seg, offset, deck.captions)
+            cues += scene_cues
+            offset += duration
+        if cues:
+            write_srt(out.with_suffix(".srt"), cues)
+            write_vtt(out.with_suffix(".vtt"), cues)
     info = probe(out)
     return Result(out, info["duration"], info.get("frames", 0), time.perf_counter() - t0,
                   scenes=len(all_jobs), rendered=len(todo))

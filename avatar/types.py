@@ -60,6 +60,16 @@ class Speech:
         return len(self.audio) / float(self.sample_rate)
 
 
+EYE_CORNERS = (33, 263)   # MediaPipe face-mesh indices of the outer eye corners (image left, right)
+
+
+def eye_distance(lm: np.ndarray) -> np.ndarray:
+    """Outer-eye-corner distance (x, y) of (..., 478, >=2) landmarks, in their units: the
+    length unit of MOUTH_PARAMS and of the face geometry. A 0-d array for one mesh."""
+    d = np.asarray(lm)[..., EYE_CORNERS[1], :2] - np.asarray(lm)[..., EYE_CORNERS[0], :2]
+    return np.hypot(d[..., 0], d[..., 1])
+
+
 # Motion: one row per video frame. Units are chosen so they can be *measured* on
 # real video with MediaPipe (see avatar.motion.measure), which is what lets the
 # audio-to-landmark model train on real footage and be evaluated against it.
@@ -116,8 +126,7 @@ class Identity:
     @property
     def eye_distance(self) -> float:
         """Pixels between the outer eye corners (mesh points 33 and 263)."""
-        a, b = self.landmarks[33, :2], self.landmarks[263, :2]
-        return float(np.hypot(*(a - b)))
+        return float(eye_distance(self.landmarks))
 
 
 @runtime_checkable

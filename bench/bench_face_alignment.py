@@ -23,13 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from avatar.face import detect_faces, fa_detector as fd, read_photo  # noqa: E402
 from avatar.motion.measure import mouth_open  # noqa: E402
+from avatar.render.mouth import INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER  # noqa: E402
 
-LIPS = sorted({i for e in [(61, 146), (146, 91), (91, 181), (181, 84), (84, 17), (17, 314), (314, 405), (405, 321),
-                           (321, 375), (375, 291), (61, 185), (185, 40), (40, 39), (39, 37), (37, 0), (0, 267),
-                           (267, 269), (269, 270), (270, 409), (409, 291), (78, 95), (95, 88), (88, 178), (178, 87),
-                           (87, 14), (14, 317), (317, 402), (402, 318), (318, 324), (324, 308), (78, 191), (191, 80),
-                           (80, 81), (81, 82), (82, 13), (13, 312), (312, 311), (311, 310), (310, 415), (415, 308)]
-               for i in e})
+LIPS = sorted(set(INNER_UPPER + INNER_LOWER + OUTER_UPPER + OUTER_LOWER))   # MediaPipe's lip landmarks
 
 
 def score(real: np.ndarray) -> tuple[float, float, float, float]:

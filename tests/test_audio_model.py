@@ -94,6 +94,18 @@ def test_missing_or_mismatched_checkpoint_errors(tmp_path):
         AM.load_network(tmp_path / "m.safetensors")
 
 
+def test_measure_video_names_a_file_that_is_not_a_video(tmp_path):
+    from avatar.errors import AvatarError
+    from avatar.motion.evaluate import measure_video
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(AvatarError, match=r"notes\.mp4.*not a readable video"):
+        measure_video(bad)
+    with pytest.raises(AvatarError, match=r"missing\.mp4.*video not found"):
+        measure_video(tmp_path / "missing.mp4")
+
+
 def _smooth_track(n, seed):
     rng = np.random.default_rng(seed)
     x = np.convolve(rng.standard_normal(n + 20), np.hanning(9), mode="same")[10:-10]

@@ -71,6 +71,10 @@ def test_theme_overrides_and_errors(tmp_path):
     bad.write_text("text_colour: '#000000'\n")
     with pytest.raises(AvatarError, match="text_colour"):
         load_theme(ThemeSpec(name=str(bad)))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("background: '#000000'\ntext_color: [unclosed\n")
+    with pytest.raises(AvatarError, match=r"broken.yaml:\d+: YAML syntax error"):   # one line, not a traceback
+        load_theme(ThemeSpec(name=str(broken)))
     good = tmp_path / "ok.yaml"
     good.write_text("background: '#000000'\ntext_color: '#ffffff'\n")
     assert load_theme(ThemeSpec(name=str(good))).text_color == (255, 255, 255)
@@ -357,6 +361,10 @@ def test_logo_background_image_and_slide_background(tmp_path):
     assert own[5, 600].tolist() == [255, 136, 0]                             # per-slide background
     with pytest.raises(AvatarError, match="logo"):
         load_theme(ThemeSpec(logo="missing.png"), tmp_path)
+    # a scene without a slide shows the background image too, as RGB frames like every other scene
+    p = Presentation(size=SIZE, scenes=[Scene(narration="x")], avatar=AvatarSpec(layout="none"))
+    f = next(SceneComposer(p, p.scenes[0], None, theme=t).frames(None, words_speech("x"), [], 1))
+    assert f.shape == (SIZE[1], SIZE[0], 3) and np.abs(f[5, 600].astype(int) - (10, 20, 120)).max() < 12
 
 
 def test_image_fit_fill_and_webp(tmp_path, theme):

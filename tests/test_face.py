@@ -140,7 +140,7 @@ def test_face_alignment_detector_is_used_lazily(ident, tmp_path, monkeypatch):
     import avatar.face as face
 
     calls = []
-    fake = types.SimpleNamespace(detect_478=lambda image: calls.append(image.shape) or ident.landmarks + 1)
+    fake = types.SimpleNamespace(detect_478=lambda image: calls.append(image.shape) or [ident.landmarks + 1])
     monkeypatch.setitem(sys.modules, "avatar.face.fa_detector", fake)
     monkeypatch.setattr(face, "fa_detector", fake, raising=False)
     p = tmp_path / "fa.png"

@@ -154,6 +154,21 @@ def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert code == 2 and "nope.png" in err and not out.exists()
 
 
+def test_cli_bad_option_values_are_one_line_errors(tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    deck = _write(tmp_path)
+    cases = [(["say", "hi", "--motion", "lips", "-o", str(out)], ["--motion", "phonemes"]),
+             (["say", "hi", "--renderer", "gan", "-o", str(out)], ["--renderer", "warp"]),
+             (["say", "-o", str(out)], ["nothing to say", "--audio"]),
+             (["say", "hi", "--size", "1", "-o", str(out)], ["--size", "16"]),
+             (["render", str(deck), "--size", "huge", "-o", str(out)], ["--size", "huge", "1280x720"])]
+    for args, needles in cases:
+        code, err = _run_cli(args, capsys)
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and all(n in err for n in needles), (args, err)
+        assert not out.exists()
+
+
 def test_cli_check_summary(tmp_path, capsys):
     deck = _write(tmp_path)
     with pytest.raises(SystemExit) as e:
@@ -190,6 +205,8 @@ def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
         assert err.count("\n") == 1 and all(n in err for n in needles), (name, err)
         assert not out.exists()
         assert not list((tmp_path / "c" / "scenes").glob("*.mp4"))   # nothing was rendered
+        code, err = _run_cli(["check", str(tmp_path / name)], capsys)   # `check` finds it too
+        assert code == 2 and all(n in err for n in needles), (name, err)
 
 
 def test_parallel_jobs_match_serial(rendered):

@@ -314,6 +314,14 @@ def test_markdown_without_front_matter_takes_first_title(tmp_path):
     assert p.scenes[1].slide.reveal and p.scenes[1].slide.bullets == ["a"]
 
 
+def test_markdown_notes_inside_a_longer_fence_are_code(tmp_path):
+    # a ``` line inside a ```` fence neither closes it nor starts slide notes
+    deck = "# Code\n\n````md\n```\nNotes: shown, not spoken\n```\n````\n\nNotes: spoken\n---\n# Next\n"
+    p = load(write(tmp_path / "fence.md", deck))
+    assert p.scenes[0].slide.code == "```\nNotes: shown, not spoken\n```"
+    assert p.scenes[0].narration == "spoken" and len(p.scenes) == 2
+
+
 def test_markdown_extends_yaml(tmp_path):
     write(tmp_path / "base.yaml", "voice: {speed: 1.3}\nscenes: [{narration: from base}]\n")
     p = load(write(tmp_path / "d.md", "---\nextends: base.yaml\n---\n# Slide\n<!-- hi -->\n"))

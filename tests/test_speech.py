@@ -181,6 +181,9 @@ def test_preset_from_path_and_errors(tmp_path):
     (tmp_path / "b.yaml").write_text("preset: a.yaml\n")
     with pytest.raises(AvatarError, match="loop"):
         resolve(VoiceSpec(preset=str(tmp_path / "a.yaml")))
+    (tmp_path / "latin1.yaml").write_bytes("# Stimme für Jörg\nspeed: 1.1\n".encode("latin-1"))
+    with pytest.raises(AvatarError, match=r"latin1.yaml: not UTF-8 text .*save the voice preset as UTF-8"):
+        resolve(VoiceSpec(preset=str(tmp_path / "latin1.yaml")))
 
 
 # ---------------------------------------------------------------------------- audio helpers

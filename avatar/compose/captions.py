@@ -12,6 +12,11 @@ from avatar.compose.theme import Theme, contrast_ratio, font
 HIGHLIGHT_FALLBACK = (255, 214, 10)   # amber: readable on the dark caption box/outline
 
 
+def caption_px(theme: Theme, h: int) -> int:
+    """The caption font size in pixels for a video whose short side is h."""
+    return max(8, int(round(theme.caption_font_size * h / 720)))
+
+
 def _norm(s: str) -> str:
     return re.sub(r"[^\w']", "", s.lower())
 
@@ -39,7 +44,7 @@ class CaptionRenderer:
     def __init__(self, theme: Theme, box: tuple[int, int, int, int], height: int, *, position: str = "bottom",
                  highlight: bool = False):
         self.theme, self.box, self.position, self.highlight = theme, box, position, highlight
-        self.size = max(8, int(round(theme.caption_font_size * height / 720)))
+        self.size = caption_px(theme, height)
         acc = theme.accent_color
         self.hl_color = acc if contrast_ratio(acc, (0, 0, 0)) >= 7 else HIGHLIGHT_FALLBACK
         self._cache: dict = {}
@@ -47,8 +52,7 @@ class CaptionRenderer:
     def active_word(self, cue, t: float) -> int | None:
         if not self.highlight or not cue.words:
             return None
-        starts = [w.start for w in cue.words]
-        i = bisect_right(starts, t) - 1
+        i = bisect_right(cue.words, t, key=lambda w: w.start) - 1
         return i if i >= 0 else None
 
     def patch(self, key, cue, word: int | None):

@@ -275,11 +275,11 @@ class SceneComposer:
         slide = self.scene.slide
         times = reveal_times(slide, speech) if (slide is not None and slide.reveal) else []
         caps = self.p.captions
+        cues = list(cues)
         capr = None
         if self.layout.caption_box is not None and cues:
             capr = CaptionRenderer(self.theme, self.layout.caption_box, min(self.p.size), position=caps.position,
                                    highlight=caps.highlight)
-        cues = list(cues)
         starts = [c.start for c in cues]
         badge = self._badge() if self.p.badge else None
         face_it = iter(face_frames) if (face_frames is not None and self.needs_face) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avatar.compose.captions import caption_px
 from avatar.compose.text import line_height
 from avatar.compose.theme import Theme, font
 
@@ -34,9 +35,9 @@ def _overlap(a: Box, b: Box) -> bool:
 
 
 def caption_height(theme: Theme, captions, h: int) -> int:
-    # h: the video's short side
-    """Height of the caption strip: max_lines lines of the theme's caption font plus padding."""
-    fs = max(8, int(round(theme.caption_font_size * h / 720)))
+    """Height of the caption strip (h: the video's short side): max_lines lines of the theme's
+    caption font plus padding."""
+    fs = caption_px(theme, h)
     return captions.max_lines * line_height(font(theme.font_bold, fs), 1.2) + int(fs * 0.8)
 
 
@@ -77,7 +78,7 @@ def plan_layout(presentation, scene, theme: Theme) -> Layout:
     if mode == "none":
         cap = captions_in(0, w, 0, h)
         content = content_around(0, w, 0, h, cap)
-        return Layout(mode, (w, h), None, 0, "rect", content, _title(content, u), cap, badge, zoom, shift)
+        return Layout(mode, (w, h), None, 0, "rect", content, title_band(content, u), cap, badge, zoom, shift)
 
     if mode == "full":
         cap = captions_in(0, w, 0, h)
@@ -100,7 +101,7 @@ def plan_layout(presentation, scene, theme: Theme) -> Layout:
             cap = captions_in(0, w, sy0, sy1)
             content = content_around(0, w, sy0, sy1, cap)
             badge = "top-left" if not top else "bottom-left"
-        return Layout(mode, (w, h), avatar, 0, "rect", content, _title(content, u), cap, badge, 1.45, 0.12)
+        return Layout(mode, (w, h), avatar, 0, "rect", content, title_band(content, u), cap, badge, 1.45, 0.12)
 
     # pip: a square in a corner
     b = spec.border
@@ -124,7 +125,7 @@ def plan_layout(presentation, scene, theme: Theme) -> Layout:
         return max(0, b[2] - b[0]) * max(0, b[3] - b[1])
     if fx1 - fx0 < 0.4 * w or area(band) > area(content):
         cap, content = band_cap, band
-    title = _title(content, u)
+    title = title_band(content, u)
     wide_title = (m, title[1], w - m, title[3])
     if not _overlap(wide_title, outer) and (cap is None or not _overlap(wide_title, cap)):
         title = wide_title
@@ -132,6 +133,7 @@ def plan_layout(presentation, scene, theme: Theme) -> Layout:
     return Layout("pip", (w, h), avatar, b, spec.shape, content, title, cap, badge, zoom, shift)
 
 
-def _title(content: Box, h: int) -> Box:
+def title_band(content: Box, h: int) -> Box:
+    """The slide title band at the top of `content` (h: the video's short side)."""
     x0, y0, x1, _ = content
     return (x0, y0, x1, y0 + int(round(0.15 * h)))

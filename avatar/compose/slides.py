@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from avatar.compose.images import fit_image, load_image, render_pdf_page
+from avatar.compose.layout import Box, title_band
 from avatar.compose.text import Block, fit_paragraphs, line_height
 from avatar.compose.theme import Theme, font, render_background
-
-Box = tuple[int, int, int, int]   # x0, y0, x1, y1
 
 
 def default_boxes(size: tuple[int, int]) -> tuple[Box, Box]:
@@ -25,11 +24,6 @@ def default_boxes(size: tuple[int, int]) -> tuple[Box, Box]:
     m = int(round(0.05 * min(w, h)))
     content = (m, m, w - m, h - m)
     return content, title_band(content, min(w, h))
-
-
-def title_band(content: Box, h: int) -> Box:
-    x0, y0, x1, _ = content
-    return (x0, y0, x1, y0 + int(round(0.15 * h)))
 
 
 def render_slide(slide, theme: Theme, size: tuple[int, int], *, content_box: Box | None = None,
@@ -182,15 +176,20 @@ class _Drawer:
             return 0
         return self.logo_size()[0] + self.px(16)
 
+    @functools.cached_property
+    def logo_image(self):
+        """The theme's logo, read once per slide (the title band and the corner both need it)."""
+        return load_image(self.theme.logo, field="theme.logo")
+
     def logo_size(self) -> tuple[int, int]:
-        im = load_image(self.theme.logo, field="theme.logo")
+        im = self.logo_image
         h = self.px(48)
         return max(1, int(im.width * h / im.height)), h
 
     def logo(self) -> None:
         if self.theme.logo is None:
             return
-        im = fit_image(load_image(self.theme.logo, field="theme.logo"), self.logo_size(), "fit")
+        im = fit_image(self.logo_image, self.logo_size(), "fit")
         x0, y0, x1, y1 = self.content
         pos = self.theme.logo_position
         if pos.startswith("top"):      # the title band may be wider than the content (pip at the bottom)
@@ -327,17 +326,15 @@ class _Drawer:
         for ttype, value in lexer.get_tokens(code):
             st = style.style_for_token(ttype)
             color = parse_color("#" + st["color"]) if st["color"] else default
-            f = fnt
-            parts = value.split("\n")
-            for j, part in enumerate(parts):
+            for j, part in enumerate(value.split("\n")):
                 if j:
                     x, y = x0 + pad, y + lh
                 if y + lh > y1 - pad + 1:
                     return
                 if part:
                     if x < x1 - pad:
-                        self.draw_.text((x, y), part, font=f, fill=color)
-                    x += f.getlength(part)
+                        self.draw_.text((x, y), part, font=fnt, fill=color)
+                    x += fnt.getlength(part)
 
     def _pdf(self) -> None:
         if self.slide.pdf is None:

@@ -78,7 +78,7 @@ def render_background(spec: str, size: tuple[int, int], image: Path | None = Non
     if image is not None:
         from avatar.compose.images import load_image, fit_image
 
-        return np.asarray(fit_image(load_image(image), (w, h), "fill"))
+        return np.asarray(fit_image(load_image(image), (w, h), "fill").convert("RGB"))
     a, b, direction = background_colors(spec)
     n = h if direction == "bottom" else w
     t = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
@@ -126,9 +126,8 @@ def font(path: Path, size: int):
 
 
 def _read_theme_file(name: str) -> tuple[dict, Path]:
-    from ruamel.yaml import YAML
-
     from avatar.script.models import ThemeSpec
+    from avatar.script.yaml_loader import parse_yaml
 
     path = Path(name).expanduser()
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
@@ -136,13 +135,14 @@ def _read_theme_file(name: str) -> tuple[dict, Path]:
     if not path.is_file():
         raise AvatarError(f"unknown theme {name!r}", field="theme.name",
                           hint=f"use one of: {', '.join(list_themes())}, or a path to a theme .yaml")
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    data, locs = parse_yaml(path.read_text(encoding="utf-8"), str(path))   # syntax errors: one line
+    data = data or {}
     if not isinstance(data, dict):
         raise AvatarError("a theme file must be a mapping of fields", path=path)
     allowed = set(ThemeSpec.model_fields) - {"name"} | {"code_style"}
     for key in data:
         if key not in allowed:
-            raise AvatarError(f"unknown theme field {key!r}", path=path, field=key,
+            raise AvatarError(f"unknown theme field {key!r}", path=path, line=locs[(key,)][1], field=key,
                               hint=f"fields: {', '.join(sorted(allowed))}")
     return data, path
 

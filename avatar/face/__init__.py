@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import logging
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.types import Identity
-
-log = logging.getLogger(__name__)
+from avatar.types import Identity, eye_distance
 
 MIN_EYE_DISTANCE = 40.0   # px between the outer eye corners (the bundled astronaut has ~60)
 MAX_YAW = 38.0            # degrees; beyond this the photo is a profile the warp cannot animate
@@ -28,15 +26,16 @@ DETECT_SIDE = 1024        # detect on a copy whose longest side is at most this
 BOX_MARGIN = 1.9          # face box side / largest side of the landmark bounding box
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """The photo as (H, W, 3) uint8 RGB, EXIF orientation applied; AvatarError if unreadable."""
+def read_photo(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """The photo as (H, W, 3) uint8 RGB, EXIF orientation applied; AvatarError if unreadable.
+    data: the file's bytes when the caller has already read them (decoded instead of `path`)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise AvatarError("photo not found", path=path, hint="check the avatar photo path")
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else io.BytesIO(data)) as im:
             im = ImageOps.exif_transpose(im)
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 im = im.convert("RGBA")
@@ -72,8 +71,7 @@ def face_mask(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     hull = cv2.convexHull(np.round(lm[:, :2]).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255, cv2.LINE_AA)
-    eye = float(np.hypot(*(lm[33, :2] - lm[263, :2])))
-    sigma = max(1.0, 0.08 * eye)
+    sigma = max(1.0, 0.08 * float(eye_distance(lm)))
     mask = cv2.GaussianBlur(mask, (0, 0), sigma)
     return mask.astype(np.float32) / 255.0
 
@@ -138,24 +136,12 @@ def detect_faces(image: np.ndarray) -> list[np.ndarray]:
                 for x in range(0, max(w - side, 0) + 1, step):
                     for lm in _mesh(image[y:y + side, x:x + side]):
                         lm[:, :2] += (x, y)
-                        eye = np.hypot(*(lm[33, :2] - lm[263, :2]))
+                        eye = eye_distance(lm)
                         if all(np.hypot(*(lm[1, :2] - f[1, :2])) > 0.5 * eye for f in faces):
                             faces.append(lm)
             if faces:
                 break
-    return sorted(faces, key=lambda lm: -float(np.hypot(*(lm[33, :2] - lm[263, :2]))))
-
-
-def _detect_fa(image: np.ndarray) -> list[np.ndarray]:
-    from avatar.face import fa_detector  # written by another helper; optional dependency
-
-    out = fa_detector.detect_478(image)
-    if out is None:
-        return []
-    arr = np.asarray(out, np.float32)
-    if arr.ndim == 2:
-        arr = arr[None]
-    return [a for a in arr]
+    return sorted(faces, key=lambda lm: -float(eye_distance(lm)))
 
 
 def load_identity(path: str | Path, face_index: int = 0, detector: str = "mediapipe") -> Identity:
@@ -168,7 +154,7 @@ def load_identity(path: str | Path, face_index: int = 0, detector: str = "mediap
                           hint="check the avatar photo path") from None
     box = _cache_slot(hashlib.sha1(data).hexdigest(), face_index, detector)
     if not box:
-        box.append(_build(path, face_index, detector))
+        box.append(_build(path, data, face_index, detector))
     ident = box[0]
     return ident if ident.source == str(path) else dataclasses.replace(ident, source=str(path))
 
@@ -179,13 +165,15 @@ def _cache_slot(digest: str, face_index: int, detector: str) -> list[Identity]:
     return []
 
 
-def _build(path: Path, face_index: int, detector: str) -> Identity:
-    image = read_photo(path)
+def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
+    image = read_photo(path, data)   # the bytes that were hashed: the cache key matches the content
     h, w = image.shape[:2]
     if detector == "mediapipe":
         faces = detect_faces(image)
     elif detector == "face-alignment":
-        faces = _detect_fa(image)
+        from avatar.face import fa_detector   # torch and face_alignment: only when asked for
+
+        faces = fa_detector.detect_478(image)
     else:
         raise AvatarError(f"unknown face detector {detector!r}", path=path,
                           hint="use 'mediapipe' or 'face-alignment'")

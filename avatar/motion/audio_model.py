@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.files import atomic_path
+from avatar.files import atomic_path, write_text
 from avatar.motion import features as F
 from avatar.types import Phoneme
 
@@ -141,16 +141,13 @@ class AudioMotionModel:
 
 def save_model(net, cfg: LipConfig, path: str | Path) -> Path:
     """Write weights (safetensors) and PATH.json (config) atomically."""
-
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    for target, writer in ((path, lambda p: save_file(state, str(p), metadata={"version": str(cfg.version)})),
-                           (config_path(path), lambda p: Path(p).write_text(cfg.to_json(), encoding="utf-8"))):
-        with atomic_path(target) as tmp:
-            writer(tmp)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"version": str(cfg.version)})
+    write_text(config_path(path), cfg.to_json())
     return path
 
 
@@ -189,12 +186,6 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> AudioMotionModel:
 
 # ----------------------------------------------------------------------------- hybrid
 CLOSE_RAMP = 0.04     # s, raised-cosine ramp into and out of a forced closure
-PAUSE_MIN = 0.12      # s, silences at least this long close the mouth
-
-
-def _bump(t: np.ndarray, lo: float, hi: float, ramp: float) -> np.ndarray:
-    d = np.clip(np.maximum(lo - t, t - hi) / ramp, 0.0, 1.0)
-    return 0.5 * (1.0 + np.cos(np.pi * d))
 
 
 def hybrid_mouth(model_mouth: np.ndarray, phonemes: list[Phoneme], n_frames: int, fps: float,
@@ -203,6 +194,7 @@ def hybrid_mouth(model_mouth: np.ndarray, phonemes: list[Phoneme], n_frames: int
     every p/b/m, mouth closed and relaxed in pauses and before/after the speech.
     lead: seconds the model's mouth runs ahead of the sound (AudioMotionModel.lead);
     the forced closures move earlier by the same amount so both agree."""
+    from avatar.motion.rig import SILENCE_MIN, _envelope
     from avatar.motion.visemes import viseme_for
 
     mouth = np.array(model_mouth, np.float32).reshape(-1, 2)[:n_frames]
@@ -215,16 +207,16 @@ def hybrid_mouth(model_mouth: np.ndarray, phonemes: list[Phoneme], n_frames: int
         return np.zeros((n_frames, 2), np.float32)
     half = 0.55 / fps
     lips = np.zeros(n_frames)
-    shut = np.maximum(_bump(t, -np.inf, sounds[0][0] - 0.03, CLOSE_RAMP * 2),
-                      _bump(t, max(e for _, e in sounds) + 0.03, np.inf, CLOSE_RAMP * 2))
+    shut = np.maximum(_envelope(t, -np.inf, sounds[0][0] - 0.03, CLOSE_RAMP * 2),
+                      _envelope(t, max(e for _, e in sounds) + 0.03, np.inf, CLOSE_RAMP * 2))
     for s, e, v in timed:
         if v is None:
             continue
         if v.closure:
             c, h = (s + e) / 2, max(0.3 * (e - s), half)
-            lips = np.maximum(lips, _bump(t, c - h, c + h, CLOSE_RAMP))
-        elif v.name == "sil" and e - s >= PAUSE_MIN:
-            shut = np.maximum(shut, _bump(t, s + CLOSE_RAMP, e - CLOSE_RAMP, CLOSE_RAMP))
+            lips = np.maximum(lips, _envelope(t, c - h, c + h, CLOSE_RAMP))
+        elif v.name == "sil" and e - s >= SILENCE_MIN:
+            shut = np.maximum(shut, _envelope(t, s + CLOSE_RAMP, e - CLOSE_RAMP, CLOSE_RAMP))
     mouth[:, 0] *= 1.0 - np.maximum(lips, shut)
     mouth[:, 1] *= 1.0 - shut
     return mouth.astype(np.float32)

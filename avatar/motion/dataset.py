@@ -20,19 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from avatar.files import atomic_path
 from avatar.motion import features as F
 from avatar.types import Phoneme
-
-log = logging.getLogger(__name__)
-
-MODEL_RATE = 50.0              # model output frames per second (2 feature frames each)
 
 # ----------------------------------------------------------------------------- sentences
 _NOUNS = """people time year way day man woman child world life hand part place week case point
@@ -162,33 +158,38 @@ def synth_corpus(n: int, seed: int = 0, cache: bool = True, progress=None) -> li
         if progress:
             progress(i + 1, n)
     # int16-quantised like the cache, so a run gives the same model with or without the cache
-    out = [Utterance(np.round(u.audio * 32767).clip(-32768, 32767).astype(np.int16).astype(np.float32) / 32767.0,
-                     u.phonemes) for u in out]
+    out = [Utterance(_from_int16(_to_int16(u.audio)), u.phonemes) for u in out]
     if cache:
         _save_corpus(path, out)
     return out
 
 
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    return np.round(audio * 32767).clip(-32768, 32767).astype(np.int16)
+
+
+def _from_int16(audio: np.ndarray) -> np.ndarray:
+    return audio.astype(np.float32) / 32767.0
+
+
 def _save_corpus(path: Path, utts: list[Utterance]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     lens = np.array([len(u.audio) for u in utts])
-    audio = np.concatenate([np.round(u.audio * 32767).clip(-32768, 32767).astype(np.int16) for u in utts])
+    audio = np.concatenate([_to_int16(u.audio) for u in utts])
     ph = json.dumps([[(p.symbol, p.start, p.end) for p in u.phonemes] for u in utts])
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, audio=audio, lens=lens, phonemes=np.array(ph))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, audio=audio, lens=lens, phonemes=np.array(ph))
 
 
 def _load_corpus(path: Path) -> list[Utterance]:
     z = np.load(path)
-    audio = z["audio"].astype(np.float32) / 32767.0
+    audio = _from_int16(z["audio"])
     edges = np.concatenate([[0], np.cumsum(z["lens"])])
     phs = json.loads(str(z["phonemes"]))
     return [Utterance(audio[a:b], [Phoneme(*p) for p in ph]) for a, b, ph in zip(edges[:-1], edges[1:], phs)]
 
 
 def rig_targets(phonemes: list[Phoneme], n: int) -> np.ndarray:
-    """(n, 2) rig [open, width] at MODEL_RATE, each value the mean of two 100 Hz samples
+    """(n, 2) rig [open, width] at the model rate (50 Hz), each value the mean of two 100 Hz samples
     (the two feature frames a model frame stacks)."""
     from avatar.motion.rig import mouth_track
 
@@ -303,7 +304,7 @@ def crop(feats: np.ndarray, targets: np.ndarray, frames: int, rng: np.random.Gen
 
 # ----------------------------------------------------------------------------- real footage
 def video_example(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(features (2n, N_MELS), targets (n, 2) at MODEL_RATE) from a talking-head video:
+    """(features (2n, N_MELS), targets (n, 2) at the model rate) from a talking-head video:
     MediaPipe mouth [open, width] per frame, resampled to the model rate, and the video's audio."""
     from avatar.motion.evaluate import measure_video
     from avatar.speech.recorded import load_audio

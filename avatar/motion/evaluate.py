@@ -60,13 +60,18 @@ def video_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 def video_fps(path: str | Path) -> float:
+    """The first video stream's frame rate; AvatarError naming `path` if it has none or is not a video."""
     import av
 
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise AvatarError("no video stream", path=path, hint="give a talking-head video")
-        s = container.streams.video[0]
-        return float(s.average_rate or s.guessed_rate or 25)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise AvatarError("no video stream", path=path, hint="give a talking-head video")
+            s = container.streams.video[0]
+            return float(s.average_rate or s.guessed_rate or 25)
+    except av.FFmpegError as e:
+        raise AvatarError(f"not a readable video ({type(e).__name__})", path=path,
+                          hint="give a talking-head video file, e.g. MP4 or MKV") from None
 
 
 def measure_video(path: str | Path) -> tuple[np.ndarray, float]:
@@ -75,7 +80,7 @@ def measure_video(path: str | Path) -> tuple[np.ndarray, float]:
 
     path = Path(path)
     if not path.is_file():
-        raise AvatarError("video not found", path=path)
+        raise AvatarError("video not found", path=path, hint="check the video path")
     fps = video_fps(path)
     meshes = list(mesh_frames(video_frames(path)))
     if not any(m is not None for m in meshes):

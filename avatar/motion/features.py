@@ -135,14 +135,3 @@ def rms_envelope(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float)
         out[i] = float(np.sqrt(np.mean(seg ** 2))) if len(seg) else 0.0
     return out
 
-
-def resample_track(track: np.ndarray, rate_in: float, n_frames: int, fps: float) -> np.ndarray:
-    """Linear interpolation of a (T, C) track sampled at rate_in (sample i at time i/rate_in)
-    onto n_frames video frames at fps (frame j shows time j / fps, like a video's pts)."""
-    track = np.asarray(track, np.float32)
-    if track.ndim == 1:
-        track = track[:, None]
-    t_in = np.arange(len(track)) / rate_in
-    t_out = np.arange(n_frames) / fps
-    cols = [np.interp(t_out, t_in, track[:, c]) for c in range(track.shape[1])]
-    return np.stack(cols, axis=1).astype(np.float32)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from avatar.motion.visemes import is_stressed
 from avatar.types import Motion, Speech
 
 BLINK_GAP = (2.0, 6.0)        # s between blink starts
@@ -60,7 +61,7 @@ def brow_events(speech: Speech | None, rng: np.random.Generator) -> list[float]:
     """Start times of brow raises: starts of long words that carry primary stress, sparingly."""
     if speech is None:
         return []
-    stress = [p.start for p in speech.phonemes if "ˈ" in p.symbol]
+    stress = [p.start for p in speech.phonemes if is_stressed(p.symbol)]
     if speech.words and stress:
         cand = [w.start for w in speech.words
                 if w.end - w.start >= BROW_MIN_WORD and any(w.start - 0.05 <= s <= w.end for s in stress)]

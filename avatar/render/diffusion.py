@@ -31,7 +31,7 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.script.models import RendererSpec
-from avatar.types import Identity, Motion, Renderer
+from avatar.types import Identity, Motion, Renderer, eye_distance
 
 DEFAULT_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CONTROLNET = "CrucibleAI/ControlNetMediaPipeFace"
@@ -163,10 +163,6 @@ def schedule_length(steps: int, strength: float) -> int:
     return n
 
 
-def _eye_distance(lm: np.ndarray) -> float:
-    return float(np.hypot(*(np.asarray(lm[33, :2], float) - np.asarray(lm[263, :2], float))))
-
-
 # rigid points (eye corners, nose bridge): they move with the head, not with the mouth or eyelids
 ANCHORS = [33, 133, 362, 263, 168, 6]
 
@@ -174,7 +170,7 @@ ANCHORS = [33, 133, 362, 263, 168, 6]
 def _region_side(lm: np.ndarray, region: str) -> int:
     lm = np.asarray(lm, np.float64)
     if region == "mouth":
-        side = MOUTH_BOX * _eye_distance(lm)
+        side = MOUTH_BOX * float(eye_distance(lm))
     else:
         side = FACE_MARGIN * float(np.max(lm[:, :2].max(0) - lm[:, :2].min(0)))
     return max(8, int(round(side)))
@@ -186,7 +182,7 @@ def _region_centre(lm: np.ndarray, region: str) -> np.ndarray:
         from avatar.motion.measure import MOUTH_CORNERS, INNER_LIP
 
         c = lm[list(MOUTH_CORNERS) + list(INNER_LIP)].mean(0)
-        return c + (0.0, MOUTH_DROP * _eye_distance(lm))
+        return c + (0.0, MOUTH_DROP * float(eye_distance(lm)))
     return (lm.min(0) + lm.max(0)) / 2
 
 
@@ -311,10 +307,9 @@ def _missing(what: str, ref: str, field: str, extra: str = "") -> AvatarError:
 
 
 def _from_pretrained(cls, ref: str, what: str, field: str, dtype, subfolder: str | None = None, **kw):
-    """cls.from_pretrained from local files only, fp16 variant first on CUDA."""
+    """cls.from_pretrained from local files only, fp16 variant first on CUDA (load_pipeline
+    has already checked that a local folder `ref` exists)."""
     path = str(Path(ref).expanduser()) if _is_path(ref) else ref
-    if _is_path(ref) and not Path(path).exists():
-        raise _missing(what, ref, field)
     variants = ["fp16", None] if dtype is not None and str(dtype).endswith("float16") else [None, "fp16"]
     last: Exception | None = None
     for variant in variants:

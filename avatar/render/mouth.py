@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.types import eye_distance
+
 # inner lip chains, from the left mouth corner (78) to the right one (308)
 INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
@@ -38,14 +40,14 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     """Colours for the interior, measured on the photo (`lm` in pixels of `image`)."""
     import cv2
 
-    eye = float(np.hypot(*(lm[33, :2] - lm[263, :2])))
+    eye = float(eye_distance(lm))
     h, w = image.shape[:2]
     outer = np.concatenate([lm[list(OUTER_UPPER), :2], lm[list(OUTER_LOWER[::-1]), :2]])
     inner = np.concatenate([lm[list(INNER_UPPER), :2], lm[list(INNER_LOWER[::-1]), :2]])
     lips_m = _poly_mask((h, w), outer) & ~_poly_mask((h, w), inner)
     lip = np.median(image[lips_m], 0).astype(np.float64) if lips_m.sum() > 10 else np.array([150.0, 80, 80])
     # skin brightness: cheeks under the eyes
-    cheek = np.concatenate([lm[[50, 280], :2]]).round().astype(int)
+    cheek = lm[[50, 280], :2].round().astype(int)
     r = max(2, int(eye * 0.08))
     crops = [image[max(0, y - r):y + r, max(0, x - r):x + r] for x, y in cheek]
     skin = np.median(np.concatenate([c.reshape(-1, 3) for c in crops]), 0).astype(np.float64)
@@ -146,10 +148,10 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     # upper teeth: a band hanging from the upper lip
     up_h = np.minimum(0.5 * gap, 0.095 * e) * (1 - 0.35 * side ** 2)
     up_a = np.clip(((top + up_h) - v) / 1.0 + 0.5, 0, 1)
+    edge = 1.0 - 0.08 * np.exp(-(((np.abs(u) + 0.5 * 0.095 * e) % (0.095 * e) - 0.5 * 0.095 * e) / (0.01 * e + 0.4)) ** 2)
+    lip_shadow = 0.9 + 0.1 * np.clip((v - top) / max(0.02 * e, 1.0), 0, 1)   # the upper lip shades the teeth
     for a, shade in ((lo_a, 0.75), (up_a, 1.0)):
-        edge = 1.0 - 0.08 * np.exp(-(((np.abs(u) + 0.5 * 0.095 * e) % (0.095 * e) - 0.5 * 0.095 * e) / (0.01 * e + 0.4)) ** 2)
-        tone = shade * (1.0 - 0.35 * side ** 2) * edge
-        tone = tone * (0.9 + 0.1 * np.clip((v - top) / max(0.02 * e, 1.0), 0, 1))  # lip shadow on top
+        tone = shade * (1.0 - 0.35 * side ** 2) * edge * lip_shadow
         img = img * (1 - a[..., None]) + (style.teeth * tone[..., None]) * a[..., None]
     # soft shadow from the lips into the cavity, strongest at the corners
     shadow = 1.0 - 0.5 * side ** 2

@@ -18,7 +18,7 @@ import numpy as np
 from avatar.motion.measure import mouth_open
 from avatar.render.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
                                  mouth_style, paint_mouth)
-from avatar.types import Identity, Motion
+from avatar.types import Identity, Motion, eye_distance
 
 N_MESH = 468                  # mesh points used for warping (the 10 iris points follow, unwarped)
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
@@ -82,7 +82,7 @@ class FaceRig:
 
         lm = lm.astype(np.float64)
         h, w = image.shape[:2]
-        eye = float(np.hypot(*(lm[33, :2] - lm[263, :2])))
+        eye = float(eye_distance(lm))
         pts = lm[:N_MESH, :2]
         oval = lm[list(FACE_OVAL), :2]
         centre = oval.mean(0)
@@ -154,13 +154,15 @@ class FaceRig:
         g = self.step
         dst = self.points.copy()
         dst[:N_MESH] = tgt[:N_MESH, :2]
-        A = _affines(self.points[self.tris], dst[self.tris])        # (K+1, 2, 3), last = identity
-        area = _tri_area(dst[self.tris]) * np.sign(self.tri_area)   # < 0: folded over
+        tri_pts = dst[self.tris]                                     # (K, 3, 2) target triangles
+        A = _affines(self.points[self.tris], tri_pts)               # (K+1, 2, 3), last = identity
+        area = _tri_area(tri_pts) * np.sign(self.tri_area)          # < 0: folded over
         keep = area > np.maximum(0.05, 0.12 * np.abs(self.tri_area))
+        lo, hi = tri_pts.min(1), tri_pts.max(1)
         # coarse samples: one extra sample around the region so upsampling never clamps inside it
         ox, oy = ax0 - g, ay0 - g
         gw, gh = -(-(ax1 - ax0) // g) + 2, -(-(ay1 - ay0) // g) + 2
-        ids = _raster(dst[self.tris], (gh, gw), offset=(ox, oy), step=g, keep=keep)
+        ids = _raster(tri_pts, (gh, gw), offset=(ox, oy), step=g, keep=keep)
         gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
         sx, sy = ox + (gx + 0.5) * g - 0.5, oy + (gy + 0.5) * g - 0.5
         coarse = _apply(A, ids, sx, sy)
@@ -171,8 +173,6 @@ class FaceRig:
             px1, py1 = min(px1, ax1), min(py1, ay1)
             if px1 <= px0 or py1 <= py0:
                 continue
-            tri_pts = dst[self.tris]
-            lo, hi = tri_pts.min(1), tri_pts.max(1)
             sel = np.nonzero((hi[:, 0] >= px0) & (lo[:, 0] <= px1) & (hi[:, 1] >= py0) & (lo[:, 1] <= py1))[0]
             pids = _raster(tri_pts[sel], (py1 - py0, px1 - px0), offset=(px0, py0), step=1, keep=keep[sel])
             pids = np.where(pids >= 0, sel[np.maximum(pids, 0)], -1)

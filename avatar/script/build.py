@@ -17,7 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from avatar.errors import AvatarError
-from avatar.script.models import AvatarSpec, Presentation, Scene, Slide
+from avatar.script.models import VOICE_PATH_FIELDS, AvatarSpec, Presentation, Scene, Slide
 from avatar.speech import markup
 
 DataPath = tuple[Union[str, int], ...]
@@ -28,10 +28,9 @@ AVATAR_LAYOUTS = get_args(AvatarSpec.model_fields["layout"].annotation)
 SLIDE_LAYOUTS = get_args(Slide.model_fields["layout"].annotation)
 
 # Fields holding file paths: resolved against the folder of the file that wrote them.
-_VOICE_PATHS = ("model", "audio", "model_path", "config_path", "speaker_wav")
 _PATH_FIELDS = {
     "avatar": ("photo",),
-    "voice": _VOICE_PATHS,
+    "voice": VOICE_PATH_FIELDS,
     "theme": ("background_image", "logo"),
     "slide": ("image", "pdf"),
 }
@@ -65,6 +64,11 @@ def fail(message: str, locs: Locs, path: DataPath, default: Loc, hint: str | Non
 def did_you_mean(word: str, options) -> str | None:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def file_title(path: Path) -> str:
+    """The default title of a script: its file name ("my_talk-v2.md" -> "my talk v2")."""
+    return path.stem.replace("_", " ").replace("-", " ")
 
 
 def read_text(path: Path) -> str:
@@ -352,15 +356,16 @@ def _check_files(pres: Presentation, locs: Locs, default: Loc) -> None:
             for f in fields:
                 check(getattr(spec, f), at + (f,))
 
-    check_spec(pres.avatar, ("avatar",), ("photo",))
-    check_spec(pres.theme, ("theme",), ("background_image", "logo"))
-    check_spec(pres.voice, ("voice",), _VOICE_PATHS + ("preset",))
+    voice_fields = _PATH_FIELDS["voice"] + ("preset",)
+    check_spec(pres.avatar, ("avatar",), _PATH_FIELDS["avatar"])
+    check_spec(pres.theme, ("theme",), _PATH_FIELDS["theme"])
+    check_spec(pres.voice, ("voice",), voice_fields)
     for i, scene in enumerate(pres.scenes):
         at = ("scenes", i)
-        check_spec(scene.slide, at + ("slide",), ("image", "pdf"))
-        check_spec(scene.avatar, at + ("avatar",), ("photo",))
-        check_spec(scene.voice, at + ("voice",), _VOICE_PATHS + ("preset",))
+        check_spec(scene.slide, at + ("slide",), _PATH_FIELDS["slide"])
+        check_spec(scene.avatar, at + ("avatar",), _PATH_FIELDS["avatar"])
+        check_spec(scene.voice, at + ("voice",), voice_fields)
 
 
-__all__ = ["build", "normalize", "deep_merge", "merge_locs", "read_text", "field_name", "Locs", "Loc",
+__all__ = ["build", "normalize", "deep_merge", "merge_locs", "read_text", "file_title", "field_name", "Locs", "Loc",
            "AVATAR_LAYOUTS", "SLIDE_LAYOUTS"]

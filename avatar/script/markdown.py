@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from avatar.errors import AvatarError
-from avatar.script.build import SLIDE_LAYOUTS, Locs, build, normalize, read_text
+from avatar.script.build import SLIDE_LAYOUTS, Locs, build, file_title, normalize, read_text
 from avatar.script.models import Presentation
 from avatar.script.yaml_loader import apply_extends, parse_yaml
 
@@ -99,27 +99,36 @@ def load_markdown(path: str | Path) -> Presentation:
     data["scenes"] = deck["scenes"]
     if "title" not in data:
         first = scenes[0].get("slide", {}).get("title")
-        data["title"] = first or path.stem.replace("_", " ").replace("-", " ")
+        data["title"] = first or file_title(path)
     return build(data, locs, path.resolve(), (name, 1), texts)
+
+
+def _outside_code(lines: list[str]):
+    """For each line: True when it is Markdown text, False for a code fence line or a line
+    inside a fenced block (closed by a fence of the same character, at least as long)."""
+    fence = None
+    for line in lines:
+        m = _FENCE.match(line)
+        if fence is None:
+            if m:
+                fence = m.group(1)
+            yield fence is None
+            continue
+        if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
+                and not line.strip()[len(m.group(1)):].strip():
+            fence = None
+        yield False
 
 
 def _split(lines: list[str], start: int):
     """(first line index, lines) of each slide: split at `---` lines outside code fences."""
-    fence = None
     chunk_start, chunk = start, []
-    for n in range(start, len(lines)):
-        line = lines[n]
-        m = _FENCE.match(line)
-        if fence is None and m:
-            fence = m.group(1)
-        elif fence is not None and m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
-                and not line.strip()[len(m.group(1)):].strip():
-            fence = None
-        if fence is None and _SEPARATOR.match(line):
+    for n, plain in enumerate(_outside_code(lines[start:]), start):
+        if plain and _SEPARATOR.match(lines[n]):
             yield chunk_start, chunk
             chunk_start, chunk = n + 1, []
         else:
-            chunk.append(line)
+            chunk.append(lines[n])
     yield chunk_start, chunk
 
 
@@ -142,6 +151,7 @@ def _scene(chunk: list[str], start: int, name: str, index: int, locs: Locs) -> d
     columns: list[list[str]] = [[], []]         # bullets + paragraphs, per column
     bullets: list[str] = []
     paragraphs: list[str] = []
+    bullets_line = None
     image = None
     column = 0
 
@@ -184,7 +194,7 @@ def _scene(chunk: list[str], start: int, name: str, index: int, locs: Locs) -> d
             items = [x for x in items if x]
             bullets += items
             columns[column] += items
-            slide.setdefault("_bullets_line", line)
+            bullets_line = bullets_line or line
         elif t.type == "blockquote_open":
             quote, author = _quote(content[t.map[0]:t.map[1]])
             put("quote", quote, line)
@@ -210,7 +220,6 @@ def _scene(chunk: list[str], start: int, name: str, index: int, locs: Locs) -> d
         if text:
             notes.append((start + notes_at + 1, text))
 
-    bullets_line = slide.pop("_bullets_line", first)
     if image is not None:
         put("image", image[0], image[1])
     if column == 1:
@@ -219,7 +228,7 @@ def _scene(chunk: list[str], start: int, name: str, index: int, locs: Locs) -> d
         put("right", columns[1], locs[at + ("slide", "right")][1])
     else:
         if bullets:
-            put("bullets", bullets, bullets_line)
+            put("bullets", bullets, bullets_line or first)
         if paragraphs:
             put("text", "\n\n".join(paragraphs), first)
         if "code" in slide:
@@ -243,13 +252,8 @@ def _scene(chunk: list[str], start: int, name: str, index: int, locs: Locs) -> d
 
 
 def _notes_start(chunk: list[str]) -> int | None:
-    fence = False
-    for k, line in enumerate(chunk):
-        if _FENCE.match(line):
-            fence = not fence
-        elif not fence and _NOTES.match(line):
-            return k
-    return None
+    """Index of the `Note:`/`Notes:` line outside code fences, if any."""
+    return next((k for k, plain in enumerate(_outside_code(chunk)) if plain and _NOTES.match(chunk[k])), None)
 
 
 def _close(tokens, i: int) -> int:

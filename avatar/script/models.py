@@ -43,6 +43,10 @@ class VoiceSpec(Model):
     language: Optional[str] = None
 
 
+# VoiceSpec fields that hold file paths (relative ones are relative to the file that wrote them)
+VOICE_PATH_FIELDS = ("model", "audio", "model_path", "config_path", "speaker_wav")
+
+
 # --------------------------------------------------------------------------- presenter
 class RendererSpec(Model):
     name: Literal["warp", "diffusion"] = "warp"

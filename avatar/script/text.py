@@ -8,16 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from avatar.errors import AvatarError
-from avatar.script.build import Locs, build, read_text
+from avatar.script.build import Locs, build, file_title, read_text
 from avatar.script.models import Presentation
 
 
 def load_text(path: str | Path) -> Presentation:
     """Load a plain-text file (any suffix but .yaml/.yml/.md/.markdown)."""
     path = Path(path)
-    pres = _from_text(read_text(path), str(path), title=path.stem.replace("_", " ").replace("-", " "))
-    pres.source = path.resolve()
-    return pres
+    return _from_text(read_text(path), str(path), file_title(path), path.resolve())
 
 
 def from_text(text: str, source: str | Path | None = None) -> Presentation:
@@ -25,13 +23,10 @@ def from_text(text: str, source: str | Path | None = None) -> Presentation:
 
     `source` only names the text in error messages and becomes Presentation.source.
     """
-    pres = _from_text(text, str(source) if source is not None else "<text>", title=None)
-    if source is not None:
-        pres.source = Path(source)
-    return pres
+    return _from_text(text, str(source) if source is not None else "<text>", None, source)
 
 
-def _from_text(text: str, name: str, title: str | None) -> Presentation:
+def _from_text(text: str, name: str, title: str | None, source: str | Path | None) -> Presentation:
     scenes: list[dict] = []
     locs: Locs = {}
     para: list[str] = []
@@ -52,4 +47,4 @@ def _from_text(text: str, name: str, title: str | None) -> Presentation:
     data: dict = {"scenes": scenes}
     if title and title.strip():
         data["title"] = title.strip()
-    return build(data, locs, None, (name, 1), {name: text})
+    return build(data, locs, source, (name, 1), {name: text})

@@ -14,6 +14,12 @@ from avatar.script.models import VoiceSpec
 from avatar.types import Voice
 
 
+def spec_path(path: str | Path, base_dir: Path | None) -> Path:
+    """A path from a VoiceSpec: ~ expanded, a relative one taken relative to base_dir (when given)."""
+    p = Path(path).expanduser()
+    return Path(base_dir) / p if not p.is_absolute() and base_dir is not None else p
+
+
 def load_voice(spec: VoiceSpec, base_dir: Path | None = None) -> Voice:
     """Resolve the spec's preset and build the voice its engine names.
 
@@ -37,4 +43,4 @@ def load_voice(spec: VoiceSpec, base_dir: Path | None = None) -> Voice:
     raise ValueError(f"unknown voice engine {spec.engine!r}")  # unreachable: VoiceSpec validates it
 
 
-__all__ = ["load_voice"]
+__all__ = ["load_voice", "spec_path"]

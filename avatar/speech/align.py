@@ -8,6 +8,8 @@ audio.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from avatar.motion import features as F
@@ -95,12 +97,18 @@ def transfer(speech: Speech, audio: np.ndarray, sr: int) -> Speech:
     return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=words, markers=markers)
 
 
+@functools.lru_cache(maxsize=1)
+def _reference_voice():
+    """The bundled Piper voice that renders transcripts (one per process: it caches word phonemes)."""
+    from avatar.script.models import VoiceSpec
+    from avatar.speech.piper_voice import PiperVoice
+
+    return PiperVoice(VoiceSpec(sentence_pause=0.1))
+
+
 def align_transcript(audio: np.ndarray, sr: int, transcript: str, voice=None) -> Speech:
     """Speech of the real `audio` with the transcript's words and phonemes timed on it.
     `voice`: anything with .synthesize(text) -> Speech with timings (default: bundled Piper)."""
     if voice is None:
-        from avatar.script.models import VoiceSpec
-        from avatar.speech.piper_voice import PiperVoice
-
-        voice = PiperVoice(VoiceSpec(sentence_pause=0.1))
+        voice = _reference_voice()
     return transfer(voice.synthesize(transcript), audio, sr)

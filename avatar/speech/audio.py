@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from avatar.files import atomic_path, write_text  # noqa: F401  (re-exported)
+from avatar.files import atomic_path, write_text
 from avatar.types import Phoneme, Speech, Word
 
 PAUSE = "_"
@@ -30,16 +30,6 @@ def silent_speech(seconds: float, sr: int) -> Speech:
     audio = silence(seconds, sr)
     phonemes = [Phoneme(PAUSE, 0.0, len(audio) / sr)] if len(audio) else []
     return Speech(audio, sr, phonemes=phonemes)
-
-
-def shift(speech: Speech, seconds: float) -> Speech:
-    """The same audio with every time moved by `seconds` (used after prepending audio)."""
-    return Speech(
-        speech.audio, speech.sample_rate,
-        phonemes=[replace(p, start=p.start + seconds, end=p.end + seconds) for p in speech.phonemes],
-        words=[replace(w, start=w.start + seconds, end=w.end + seconds) for w in speech.words],
-        markers=[(name, t + seconds) for name, t in speech.markers],
-    )
 
 
 def pad(speech: Speech, before: float = 0.0, after: float = 0.0) -> Speech:
@@ -92,8 +82,7 @@ def join(speeches: list[Speech]) -> Speech:
         markers += [(name, t + t0) for name, t in s.markers]
         audio.append(a)
         offset += len(a)
-    data = np.concatenate(audio).astype(np.float32) if audio else np.zeros(0, np.float32)
-    return Speech(data, sr, phonemes=phonemes, words=words, markers=markers)
+    return Speech(np.concatenate(audio).astype(np.float32), sr, phonemes=phonemes, words=words, markers=markers)
 
 
 def save_wav(path: str | Path, speech: Speech) -> Path:

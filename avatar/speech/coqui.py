@@ -14,7 +14,6 @@ Nothing is downloaded: the files must be on disk (see docs/gpu.md).
 """
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,10 +21,9 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.script.models import VoiceSpec
+from avatar.speech import spec_path
 from avatar.speech.audio import speak_markup
 from avatar.types import Speech
-
-log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("pip install 'avatar-presenter[coqui]' (coqui-tts needs torchaudio and torchcodec "
                 "builds that match your torch version); see docs/gpu.md")
@@ -60,29 +58,19 @@ class CoquiVoice:
 
     def synthesize(self, narration: str) -> Speech:
         """Narration (with [pause ...] / [next] markup) -> Speech with aligned word timings."""
+        from avatar.speech.align import align_transcript
+
         def speak(text: str) -> Speech:
             text = " ".join(text.split())
-            return timed(self._say(text), self.sample_rate, text)
+            return align_transcript(self._say(text), self.sample_rate, text)
 
         return speak_markup(narration, self.sample_rate, self.spec.sentence_pause, speak)
-
-
-def timed(audio: np.ndarray, sr: int, text: str) -> Speech:
-    """Speech for audio with no timings: words and phonemes from DTW alignment (avatar.speech.align)."""
-    try:
-        from avatar.speech.align import align_transcript
-    except ImportError:   # the alignment module is not there: audio only, no captions
-        log.warning("avatar.speech.align is not available: Coqui speech has no word timings (no captions)")
-        return Speech(audio, sr)
-    return align_transcript(audio, sr, text)
 
 
 def _resolve(path: Path | None, base_dir: Path | None, field: str, what: str) -> Path | None:
     if path is None:
         return None
-    p = Path(path).expanduser()
-    if not p.is_absolute() and base_dir is not None:
-        p = Path(base_dir) / p
+    p = spec_path(path, base_dir)
     if not p.exists():
         raise AvatarError(f"file not found: {p}", field=field, hint=f"give {what}")
     return p

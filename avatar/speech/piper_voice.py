@@ -36,6 +36,7 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.script.models import VoiceSpec
+from avatar.speech import spec_path
 from avatar.speech.audio import PAUSE, speak_markup
 from avatar.types import Phoneme, Speech, Word
 
@@ -112,7 +113,8 @@ def load_piper(model_path: str, config_path: str):
         add_alignment_output(model)
     except ValueError as e:   # already patched on disk, or an unusual graph
         if "already" not in str(e):
-            raise AvatarError(f"Piper model {model_path} has no duration output to align phonemes with ({e})")
+            raise AvatarError(f"Piper model {model_path} has no duration output to align phonemes with ({e})",
+                              field="voice.model", hint="give a Piper (VITS) .onnx voice")
     _fixed_noise(model)
     with open(config_path, encoding="utf-8") as f:
         config = PiperConfig.from_dict(json.load(f))
@@ -158,9 +160,7 @@ class PiperVoice:
     def _paths(spec: VoiceSpec, base_dir: Path | None) -> tuple[Path, Path]:
         if spec.model is None:
             return bundled_model()
-        model = Path(spec.model).expanduser()
-        if not model.is_absolute() and base_dir is not None:
-            model = Path(base_dir) / model
+        model = spec_path(spec.model, base_dir)
         if not model.is_file():
             raise AvatarError(f"Piper model not found: {model}", field="voice.model",
                               hint="give the path of a .onnx voice, or leave it out for the bundled voice")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from avatar.errors import AvatarError
 from avatar.resources import voices_dir
-from avatar.script.models import VoiceSpec
+from avatar.script.models import VOICE_PATH_FIELDS, VoiceSpec
+from avatar.speech import spec_path
 
-_PATH_FIELDS = ("model", "audio", "model_path", "config_path", "speaker_wav")
 _MAX_DEPTH = 8
 
 
@@ -35,9 +35,7 @@ def preset_path(name: str, base_dir: Path | None = None) -> Path:
     """The YAML file a preset name or path refers to; AvatarError listing the presets if none."""
     looks_like_path = "/" in name or "\\" in name or name.endswith((".yaml", ".yml"))
     if looks_like_path:
-        path = Path(name).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = Path(base_dir) / path
+        path = spec_path(name, base_dir)
         if path.is_file():
             return path
         raise AvatarError(f"voice preset file not found: {path}", field="voice.preset")
@@ -56,16 +54,18 @@ def load_preset(path: Path) -> VoiceSpec:
 
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise AvatarError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path,
+                          hint="save the voice preset as UTF-8") from None
     except YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise AvatarError(f"invalid YAML: {getattr(e, 'problem', e)}", path=path,
                           line=mark.line + 1 if mark else None) from e
     if not isinstance(data, dict):
         raise AvatarError("a voice preset must be a mapping of VoiceSpec fields", path=path)
-    for key in _PATH_FIELDS:
+    for key in VOICE_PATH_FIELDS:
         if data.get(key) is not None:
-            p = Path(str(data[key])).expanduser()
-            data[key] = p if p.is_absolute() else path.parent / p
+            data[key] = spec_path(str(data[key]), path.parent)
     try:
         return VoiceSpec.model_validate(data)
     except ValidationError as e:

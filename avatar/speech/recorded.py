@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import AvatarError
+from avatar.speech import spec_path
 from avatar.types import Speech
 
 log = logging.getLogger(__name__)
 
 OUTPUT_RATE = 22050           # Speech.sample_rate of recorded narration (= Piper's)
-SILENCE_DB = -45.0            # frames quieter than this (dBFS, 20 ms RMS) count as silence
+SILENCE_DB = -45.0            # frames quieter than this (dBFS, FRAME RMS) count as silence
 KEEP_MARGIN = 0.15            # seconds of silence kept around the trimmed speech
+FRAME = 0.02                  # seconds per loudness frame
 
 
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -63,8 +65,13 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return np.nan_to_num(audio), sr
 
 
-def _frame_db(audio: np.ndarray, sr: int, frame: float = 0.02) -> np.ndarray:
-    n = max(1, int(frame * sr))
+def _hop(sr: int) -> int:
+    return max(1, int(FRAME * sr))
+
+
+def _frame_db(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Loudness (dBFS RMS) of each FRAME of the audio (one value for audio shorter than a frame)."""
+    n = _hop(sr)
     k = len(audio) // n
     if k == 0:
         return np.array([20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-12)])
@@ -90,7 +97,7 @@ def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarra
         raise AvatarError(f"the recording is silent (loudest part {loud:.0f} dBFS)", path=path,
                           hint="check the microphone level or the file")
     active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]
-    hop = max(1, int(0.02 * sr))
+    hop = _hop(sr)
     start = max(0, active[0] * hop - int(KEEP_MARGIN * sr))
     end = min(len(audio), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))
     return audio[start:end]
@@ -109,10 +116,7 @@ class RecordedVoice:
         if spec.audio is None:
             raise AvatarError("the recorded voice needs an audio file", field="voice.audio",
                               hint="set voice.audio: narration.wav")
-        path = Path(spec.audio).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = Path(base_dir) / path
-        self.spec, self.path = spec, path
+        self.spec, self.path = spec, spec_path(spec.audio, base_dir)
         self.sample_rate = OUTPUT_RATE
 
     def load(self) -> np.ndarray:

@@ -54,9 +54,7 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     elif a.ndim == 2:
-        if a.shape[1] > 2 and a.shape[0] <= 2:   # already (c, n)
-            pass
-        else:
+        if not (a.shape[1] > 2 and a.shape[0] <= 2):   # (n, c), not already (c, n)
             a = a.T
     else:
         raise ValueError(f"audio must be (samples,) or (samples, channels), got shape {a.shape}")
@@ -254,27 +252,28 @@ def probe(path: str | Path) -> dict:
     with av.open(str(path)) as c:
         info["format"] = c.format.name
         info["tags"] = dict(c.metadata)
-        if c.streams.video:
-            v = c.streams.video[0]
+        v = c.streams.video[0] if c.streams.video else None
+        a = c.streams.audio[0] if c.streams.audio else None
+        if v is not None:
             info.update(video_codec=v.codec_context.name, width=v.codec_context.width,
                         height=v.codec_context.height, pix_fmt=v.codec_context.pix_fmt,
                         fps=float(v.average_rate or v.guessed_rate or 0))
-        if c.streams.audio:
-            a = c.streams.audio[0]
+        if a is not None:
             info.update(audio_codec=a.codec_context.name, sample_rate=a.codec_context.sample_rate,
                         channels=a.codec_context.channels)
-    if info["video_codec"]:
-        with av.open(str(path)) as c:
-            v = c.streams.video[0]
-            pts = [p.pts for p in c.demux(v) if p.pts is not None and p.size]
-        info["frames"] = len(pts)
-        step = 1.0 / info["fps"] if info["fps"] else 0.0
-        info["video_duration"] = len(pts) * step
-    if info["audio_codec"]:
-        with av.open(str(path)) as c:
-            n = sum(f.samples for f in c.decode(audio=0))
-        info["audio_samples"] = n
-        info["audio_duration"] = n / info["sample_rate"]
+        frames = samples = 0    # one pass: count video packets, decode audio for its sample count
+        streams = [s for s in (v, a) if s is not None]
+        for pkt in c.demux(*streams) if streams else ():
+            if pkt.stream.type == "video":
+                frames += pkt.pts is not None and pkt.size > 0
+            else:
+                samples += sum(f.samples for f in pkt.decode())
+    if v is not None:
+        info["frames"] = frames
+        info["video_duration"] = frames * (1.0 / info["fps"] if info["fps"] else 0.0)
+    if a is not None:
+        info["audio_samples"] = samples
+        info["audio_duration"] = samples / info["sample_rate"]
     info["duration"] = max(info.get("video_duration", 0.0), info.get("audio_duration", 0.0))
     info["faststart"] = _moov_before_mdat(path)
     return info
@@ -352,10 +351,10 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
                     for pkt in src.demux(sv):
                         if not pkt.size:
                             continue   # flush packet
+                        pts = pkt.pts or 0
+                        dts = pkt.dts if pkt.dts is not None else pts
                         pkt.stream = vs
-                        pkt.pts = (pkt.pts or 0) + offset
-                        pkt.dts = (pkt.dts if pkt.dts is not None else pkt.pts - offset) + offset
-                        pkt.time_base = tb
+                        pkt.pts, pkt.dts, pkt.time_base = pts + offset, dts + offset, tb
                         dst.mux(pkt)
                         count += 1
                     offset += count * step
