@@ -233,7 +233,10 @@ class _Drawer:
 
     def _bullets(self) -> None:
         self.header()
-        box = self.body_box()
+        self.bullets_or_text(self.body_box())
+
+    def bullets_or_text(self, box) -> None:
+        """The slide's bullets (revealed so far) in `box`, or its paragraph text when it has none."""
         if self.slide.bullets:
             self.bullets(self.slide.bullets, box, shown=self.revealed)
         elif self.slide.text:
@@ -249,11 +252,7 @@ class _Drawer:
         gap = self.px(28)
         mid = x0 + (x1 - x0 - gap) // 2
         self.picture((x0, y0, mid, y1), self.slide.fit)
-        right = (mid + gap, y0, x1, y1)
-        if self.slide.bullets:
-            self.bullets(self.slide.bullets, right, shown=self.revealed)
-        elif self.slide.text:
-            self.paragraph(self.slide.text, right)
+        self.bullets_or_text((mid + gap, y0, x1, y1))
 
     def _two_columns(self) -> None:
         self.header()
