@@ -391,12 +391,15 @@ def _render_scene(job: SceneJob, progress: Callable[[int], None] | None) -> dict
         motion = make_motion(speech, fps, av, n)
         face_frames = get_renderer(av.renderer).frames(identity, motion, crop=crop)
     frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
+    keyframes: tuple[int, ...] = ()
     if job.index > 0 and deck.transition_for(scene) == "crossfade" and deck.transition_duration > 0:
         last = _last_frame(deck, deck.scenes[job.index - 1], job.index - 1)
-        frames = crossfade(last, frames, int(round(deck.transition_duration * fps)))
+        fade = int(round(deck.transition_duration * fps))
+        frames = crossfade(last, frames, fade)
+        keyframes = (fade,)   # a clean picture once the fade is over
     seg = Path(job.segment)
     write_mp4(seg, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
-              metadata=metadata(deck.title), progress=progress)
+              metadata=metadata(deck.title), progress=progress, keyframes=keyframes)
     info = {"index": job.index, "duration": n / fps, "frames": n, "sample_rate": speech.sample_rate, "text": text,
             "words": [[w.text, w.start, w.end] for w in speech.words]}
     write_text(_sidecar(seg), json.dumps(info))

@@ -170,3 +170,15 @@ def test_concat_keeps_audio_in_sync_at_every_join(tmp_path):
     loud = np.abs(audio[0]) > 0.1
     onsets = [i / rate for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - 400):i].any()]
     assert onsets == pytest.approx([0.2, 0.72, 1.24], abs=0.003)
+
+
+def test_write_mp4_forces_requested_keyframes(tmp_path):
+    import av
+
+    out = tmp_path / "k.mp4"
+    frames = (np.full((64, 64, 3), 40 + 4 * i, np.uint8) for i in range(20))
+    write_mp4(out, frames, fps=10, keyframes=(7,))
+    with av.open(str(out)) as c:
+        keys = [f.key_frame for f in c.decode(video=0)]
+    assert len(keys) == 20 and keys[0] and keys[7]
+    assert not any(keys[1:7])   # only where asked (and the first frame)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -133,7 +133,7 @@ def _fit_audio(audio: np.ndarray, n: int) -> np.ndarray:
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio: np.ndarray | None = None,
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
-              threads: int = 0) -> Path:
+              threads: int = 0, keyframes: Collection[int] = ()) -> Path:
     """Encode RGB uint8 frames (H, W, 3) and optional audio into an H.264/AAC MP4.
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
@@ -143,7 +143,9 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
     a frame, the last frame is repeated; then the audio is cut or padded with silence to
     the video length. `metadata` becomes container tags (title, comment, ... and custom
     keys). `progress(n)` is called after each frame with the number of frames written.
-    `threads=0` lets x264 choose. Returns the path.
+    `threads=0` lets x264 choose. `keyframes`: frame indices encoded as I-frames, e.g. the
+    first frame after a crossfade, so no faint residue of the faded-out picture lingers in
+    static areas (x264 skips blocks whose change is below its quantiser). Returns the path.
     """
     import av
 
@@ -182,7 +184,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                         raise ValueError(f"write_mp4: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
                                          f"expected {w}x{h} like the first frame")
                     frame = frame[:h, :w]
-                _encode_video(out, vs, frame, n)
+                _encode_video(out, vs, frame, n, key=n in keyframes)
                 last = frame
                 n += 1
                 if track is not None:   # keep the audio interleaved with the video
@@ -204,7 +206,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
     return path
 
 
-def _encode_video(out, vs, frame: np.ndarray, index: int) -> None:
+def _encode_video(out, vs, frame: np.ndarray, index: int, key: bool = False) -> None:
     import av
     import cv2
 
@@ -212,6 +214,8 @@ def _encode_video(out, vs, frame: np.ndarray, index: int) -> None:
     vf = av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420),
                                     format="yuv420p")
     vf.pts = index
+    if key:
+        vf.pict_type = av.video.frame.PictureType.I
     out.mux(vs.encode(vf))
 
 
