@@ -3,9 +3,10 @@
 `evaluate_video(path)` predicts the mouth opening from the video's audio alone (the
 audio model), measures the real opening with MediaPipe on its frames
 (avatar.motion.measure.mouth_open: inner-lip gap / outer-eye-corner distance) and
-scores the prediction and two baselines: the RMS loudness envelope (what a naive tool
-does) and, when the transcript is known, the phoneme rig driven by Piper phoneme
-times carried onto the real audio by DTW (avatar.speech.align). With `rendered_with`
+scores the prediction and baselines: the RMS loudness envelope (what a naive tool
+does), the phoneme rig driven by pocketsphinx's own recognition of the audio (no
+transcript needed) and, when the transcript is known, the phoneme rig driven by Piper phoneme
+times from forced alignment on the real audio (avatar.speech.align). With `rendered_with`
 a photo, the model's motion is also rendered on that photo with the warp renderer and
 the mouth is re-measured on the rendered frames, so renderer fidelity counts too.
 
@@ -125,10 +126,13 @@ def evaluate_video(path: str | Path, *, transcript: str | None = None, rendered_
                  "model": sync_scores(pred[:, 0], real[:, 0], max_lag),
                  "model_width": sync_scores(pred[:, 1], real[:, 1], max_lag),
                  "envelope": sync_scores(rms_envelope(audio, sr, n, fps), real[:, 0], max_lag)}
-    if transcript:
-        from avatar.motion.rig import mouth_track
-        from avatar.speech.align import align_transcript
+    from avatar.motion.rig import mouth_track
+    from avatar.speech.align import align_transcript, recognize
 
+    heard = recognize(audio, sr)
+    out["recognized"] = sync_scores(mouth_track(heard.phonemes, n, fps)[:, 0], real[:, 0], max_lag)
+    out["recognized_text"] = " ".join(w.text for w in heard.words)
+    if transcript:
         speech = align_transcript(audio, sr, transcript)
         out["rig"] = sync_scores(mouth_track(speech.phonemes, n, fps)[:, 0], real[:, 0], max_lag)
         out["hybrid"] = sync_scores(hybrid_mouth(pred, speech.phonemes, n, fps, lead=model.lead)[:, 0], real[:, 0], max_lag)
@@ -142,13 +146,15 @@ def evaluate_video(path: str | Path, *, transcript: str | None = None, rendered_
 def format_report(res: dict) -> str:
     lines = [f"{res['video']}: {res['frames']} frames @ {res['fps']:g} fps (mouth opening, Pearson r)"]
     names = {"model": "audio model", "model_width": "audio model (width)", "envelope": "RMS envelope baseline",
-             "rig": "phoneme rig (transcript, DTW)", "hybrid": "hybrid (model + closures)",
+             "recognized": "phoneme rig (pocketsphinx ASR)", "rig": "phoneme rig (transcript, aligned)", "hybrid": "hybrid (model + closures)",
              "rendered": "rendered frames (warp)"}
     for key, label in names.items():
         if key in res:
             s = res[key]
-            lines.append(f"  {label:32s} r = {s['r']:+.3f} at lag 0; best lag {s['best_lag']:+d} "
+            lines.append(f"  {label:34s} r = {s['r']:+.3f} at lag 0; best lag {s['best_lag']:+d} "
                          f"(r = {s['best_r']:+.3f})")
+    if res.get("recognized_text"):
+        lines.append(f"  (pocketsphinx heard: {res['recognized_text']!r})")
     if "renderer_fidelity" in res:
-        lines.append(f"  {'renderer fidelity':32s} r = {res['renderer_fidelity']:+.3f} (rendered vs predicted)")
+        lines.append(f"  {'renderer fidelity':34s} r = {res['renderer_fidelity']:+.3f} (rendered vs predicted)")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Audio features for the audio-to-mouth model and for DTW alignment (numpy only).
+"""Audio features for the audio-to-mouth model (numpy only).
 
 Everything works on 16 kHz mono audio (`SAMPLE_RATE`); `to_model_rate` resamples
 any other rate first. Frames are 25 ms Hann windows every 10 ms (100 frames/s),
@@ -111,15 +111,6 @@ def normalize(feats: np.ndarray) -> np.ndarray:
 def model_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Normalised log-mel features (T, N_MELS) at 100 frames/s of any audio."""
     return normalize(log_mel(to_model_rate(audio, sample_rate)))
-
-
-def mfcc(audio: np.ndarray, sample_rate: int, n_mfcc: int = 13) -> np.ndarray:
-    """(T, n_mfcc) MFCCs (DCT-II of the log-mel), mean-normalised per clip; 100 frames/s."""
-    lm = log_mel(to_model_rate(audio, sample_rate))
-    k = np.arange(N_MELS)
-    dct = np.cos(np.pi / N_MELS * (k[None, :] + 0.5) * np.arange(n_mfcc)[:, None])
-    c = lm @ dct.T.astype(np.float32)
-    return (c - c.mean(axis=0, keepdims=True)).astype(np.float32)
 
 
 def rms_envelope(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:

@@ -36,16 +36,14 @@ def mesh_frames(frames, *, static: bool = False):
 
     from avatar.face.quiet import native_quiet
 
-    with native_quiet():
-        fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
-                                             refine_landmarks=True, min_detection_confidence=0.5,
-                                             min_tracking_confidence=0.5)
-    with fm:
+    # quiet for the whole run: the graph threads log after the first frame, asynchronously
+    with native_quiet(), mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=1, refine_landmarks=True,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5) as fm:
         for frame in frames:
             frame = np.ascontiguousarray(frame)
             h, w = frame.shape[:2]
-            with native_quiet():
-                res = fm.process(frame)
+            res = fm.process(frame)
             if not res.multi_face_landmarks:
                 yield None
                 continue

@@ -1,114 +1,238 @@
-"""Align a known transcript to recorded speech, aeneas-style.
+"""Time a known transcript on recorded speech: forced alignment with pocketsphinx.
 
-The transcript is spoken by Piper (exact word and phoneme times), MFCCs of the
-synthetic and the real audio are compared frame by frame (100 frames/s), dynamic time
-warping (numpy, banded for long recordings) finds the best monotonic frame mapping,
-and every synthetic word/phoneme time is carried through that mapping onto the real
-audio.
+The transcript is first read by Piper (avatar.speech.piper_voice): that gives the
+words as written, [next] markers and a pronunciation for every word, numbers and
+abbreviations included. pocketsphinx (CMU Sphinx, its US-English acoustic model and
+dictionary ship inside its wheel) then aligns those words to the recording, phone by
+phone, with an acoustic model trained on many real speakers. The result is a Speech of
+the real audio with the written words, the aligned phones (as IPA, for the viseme
+rig) and the markers moved to the start of the word that follows them.
+
+Before this we aligned a Piper reading to the recording by DTW on MFCCs (the aeneas
+way); bench/bench_align.py compares the two on speech with known word times.
 """
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 
-from avatar.motion import features as F
+from avatar.errors import AvatarError
 from avatar.types import Phoneme, Speech, Word
 
-BAND_SECONDS = 20.0     # DTW looks at most this far off the straight diagonal (long files)
+RATE = 16000          # pocketsphinx's model rate
+FRAME = 0.01          # s per pocketsphinx frame
+CHUNK_SECONDS = 45.0  # longer recordings are phone-aligned in pieces cut in pauses
+
+ARPA_IPA = {
+    "AA": "ɑ", "AE": "æ", "AH": "ʌ", "AO": "ɔ", "AW": "aʊ", "AY": "aɪ", "B": "b", "CH": "tʃ", "D": "d",
+    "DH": "ð", "EH": "ɛ", "ER": "ɚ", "EY": "eɪ", "F": "f", "G": "ɡ", "HH": "h", "IH": "ɪ", "IY": "i",
+    "JH": "dʒ", "K": "k", "L": "l", "M": "m", "N": "n", "NG": "ŋ", "OW": "oʊ", "OY": "ɔɪ", "P": "p",
+    "R": "ɹ", "S": "s", "SH": "ʃ", "T": "t", "TH": "θ", "UH": "ʊ", "UW": "u", "V": "v", "W": "w",
+    "Y": "j", "Z": "z", "ZH": "ʒ",
+}
+_IPA_PAIRS = {"aʊ": "AW", "aɪ": "AY", "eɪ": "EY", "oʊ": "OW", "əʊ": "OW", "ɔɪ": "OY", "tʃ": "CH", "dʒ": "JH"}
+_IPA_ARPA = {
+    **{v: k for k, v in ARPA_IPA.items() if len(v) == 1},
+    "a": "AA", "ɒ": "AA", "ə": "AH", "ɐ": "AH", "ᵻ": "IH", "ɨ": "IH", "ɜ": "ER", "ɝ": "ER", "e": "EH",
+    "o": "OW", "g": "G", "r": "R", "ɫ": "L", "ɾ": "D", "x": "K", "ɬ": "L", "ʍ": "W",
+}
+_STRIP = "ˈˌːˑ̩̃ʲʰ-"
 
 
-def dtw_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(T, 24) MFCC 1-12 + deltas, each coefficient normalised per clip (loudness-free)."""
-    c = F.mfcc(audio, sample_rate, n_mfcc=13)[:, 1:]
-    d = np.gradient(c, axis=0) if len(c) > 1 else np.zeros_like(c)
-    x = np.concatenate([c, d], axis=1)
-    return ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype(np.float32)
-
-
-def dtw_path(a: np.ndarray, b: np.ndarray, band: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Dynamic time warping between feature sequences a (N, d) and b (M, d), Euclidean
-    cost, steps (1,1), (1,0), (0,1); path from (0, 0) to (N-1, M-1). With `band`, row i
-    only considers columns within `band` of the straight diagonal (memory N x (2 band + 1))."""
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    n, m = len(a), len(b)
-    if n == 0 or m == 0:
-        raise ValueError("dtw_path needs two non-empty sequences")
-    width = m if band is None else min(m, 2 * int(band) + 1 + int(np.ceil(m / n)))
-    diag = np.round(np.arange(n) * ((m - 1) / max(n - 1, 1))).astype(int)
-    lo = np.clip(diag - width // 2, 0, m - width)
-    lo = np.maximum.accumulate(lo)
-    acc = np.full((n, width), np.inf, np.float64)
-    b2 = (b * b).sum(1)
-    for i in range(n):
-        cols = slice(lo[i], lo[i] + width)
-        cost = np.sqrt(np.maximum((a[i] * a[i]).sum() + b2[cols] - 2.0 * b[cols] @ a[i], 0.0))
-        if i == 0:
-            acc[0] = np.cumsum(cost)
+def ipa_to_arpa(symbols: list[str]) -> list[str]:
+    """ARPAbet phones (pocketsphinx's set) for espeak/Piper IPA symbols; unknown ones are dropped."""
+    chars = "".join(c for s in symbols for c in s if c not in _STRIP and not c.isspace() and c != "_")
+    out, i = [], 0
+    while i < len(chars):
+        if chars[i:i + 2] in _IPA_PAIRS:
+            out.append(_IPA_PAIRS[chars[i:i + 2]])
+            i += 2
             continue
-        prev = np.full(width + 1, np.inf)          # previous row at columns lo[i]-1 .. lo[i]+width-1
-        shift = lo[i] - lo[i - 1]
-        src = np.arange(-1, width) + shift         # index into previous row
-        ok = (src >= 0) & (src < width)
-        prev[ok] = acc[i - 1, src[ok]]
-        best = np.minimum(prev[:-1], prev[1:])     # diagonal (j-1) and vertical (j)
-        csum = np.cumsum(cost)
-        acc[i] = csum + np.minimum.accumulate(best - np.concatenate([[0.0], csum[:-1]]))
-    # backtrack
-    i, j = n - 1, m - 1
-    ii, jj = [i], [j]
-
-    def val(r, c):
-        k = c - lo[r]
-        return acc[r, k] if 0 <= k < width else np.inf
-
-    while i > 0 or j > 0:
-        options = ((val(i - 1, j - 1), i - 1, j - 1), (val(i - 1, j), i - 1, j), (val(i, j - 1), i, j - 1))
-        _, i, j = min((o for o in options if o[1] >= 0 and o[2] >= 0), key=lambda o: o[0])
-        ii.append(i)
-        jj.append(j)
-    return np.array(ii[::-1]), np.array(jj[::-1])
-
-
-def time_map(ref_audio: np.ndarray, ref_sr: int, audio: np.ndarray, sr: int):
-    """A monotonic function t_ref (s) -> t (s) from the DTW of the two recordings."""
-    fa, fb = dtw_features(ref_audio, ref_sr), dtw_features(audio, sr)
-    band = int(BAND_SECONDS * F.FRAME_RATE) if len(fa) * len(fb) > 4_000_000 else None
-    ia, ib = dtw_path(fa, fb, band=band)
-    # each reference frame -> mean matched frame (monotonic since the path is)
-    sums = np.bincount(ia, weights=ib, minlength=len(fa))
-    counts = np.maximum(np.bincount(ia, minlength=len(fa)), 1)
-    target = sums / counts / F.FRAME_RATE
-    source = np.arange(len(fa)) / F.FRAME_RATE
-    duration = len(audio) / float(sr)
-
-    def f(t):
-        return np.clip(np.interp(t, source, target), 0.0, duration)
-
-    return f
-
-
-def transfer(speech: Speech, audio: np.ndarray, sr: int) -> Speech:
-    """Speech with `audio` and speech's word/phoneme/marker times mapped onto it by DTW."""
-    f = time_map(speech.audio, speech.sample_rate, audio, sr)
-    phonemes = [Phoneme(p.symbol, float(f(p.start)), float(f(p.end))) for p in speech.phonemes]
-    words = [Word(w.text, float(f(w.start)), float(f(w.end))) for w in speech.words]
-    markers = [(name, float(f(t))) for name, t in speech.markers]
-    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=words, markers=markers)
+        if chars[i] in _IPA_ARPA:
+            out.append(_IPA_ARPA[chars[i]])
+        i += 1
+    return out
 
 
 @functools.lru_cache(maxsize=1)
 def _reference_voice():
-    """The bundled Piper voice that renders transcripts (one per process: it caches word phonemes)."""
+    """The bundled Piper voice that reads transcripts (one per process: it caches word phonemes)."""
     from avatar.script.models import VoiceSpec
     from avatar.speech.piper_voice import PiperVoice
 
     return PiperVoice(VoiceSpec(sentence_pause=0.1))
 
 
+def _decoder():
+    from pocketsphinx import Decoder
+
+    from avatar.face.quiet import native_quiet
+
+    with native_quiet():
+        return Decoder(loglevel="FATAL", bestpath=False, beam=1e-100, wbeam=1e-80, pbeam=1e-100)
+
+
+def _dictionary_word(decoder, text: str) -> str | None:
+    key = re.sub(r"[^a-z']", "", text.lower()).strip("'")
+    return key if key and decoder.lookup_word(key) else None
+
+
+def _pronunciations(reading: Speech) -> list[tuple[int, str, str | None]]:
+    """(index in reading.words, pocketsphinx word, pronunciation or None) per written word:
+    the dictionary's own word, or a new entry made from Piper's phonemes for that word
+    (numbers, names, abbreviations). Words with no phonemes at all are left out."""
+    decoder = _decoder()
+    out = []
+    for i, w in enumerate(reading.words):
+        name = _dictionary_word(decoder, w.text)
+        if name is not None:
+            out.append((i, name, None))
+            continue
+        phones = ipa_to_arpa([p.symbol for p in reading.phonemes if w.start - 1e-6 <= p.start < w.end])
+        if phones:
+            out.append((i, f"oov{i}", " ".join(phones)))
+    return out
+
+
+def _to_int16(audio: np.ndarray, sr: int) -> np.ndarray:
+    from avatar.motion.features import resample
+
+    a = resample(np.asarray(audio, np.float32), int(sr), RATE)
+    return (np.clip(a, -1, 1) * 32767).astype(np.int16)
+
+
+def _aligner(words: list[tuple[int, str, str | None]]):
+    decoder = _decoder()
+    for _, name, pron in words:
+        if pron is not None:
+            decoder.add_word(name, pron, True)
+    decoder.set_align_text(" ".join(name for _, name, _ in words))
+    return decoder
+
+
+def _decode(decoder, raw: np.ndarray) -> None:
+    decoder.start_utt()
+    decoder.process_raw(raw.tobytes(), full_utt=True)
+    decoder.end_utt()
+
+
+def _chunks(words, raw: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(first word, end word, first sample, end sample) pieces of at most about CHUNK_SECONDS,
+    cut in pauses found by a word-level alignment of the whole recording. pocketsphinx's
+    phone-level alignment needs memory that grows with the square of the length (about
+    0.8 GB for 160 s), its word-level pass almost none."""
+    n = len(raw)
+    if n <= CHUNK_SECONDS * RATE:
+        return [(0, len(words), 0, n)]
+    decoder = _aligner(words)
+    _decode(decoder, raw)
+    if decoder.hyp() is None:
+        _fail()
+    hop = RATE * FRAME
+    gaps, k = [], 0                      # (cut sample, index of the next word)
+    for seg in decoder.seg():
+        if seg.word.startswith(("<", "[", "+")) or seg.word == "SIL":
+            gaps.append((int((seg.start_frame + seg.end_frame + 1) / 2 * hop), k))
+        else:
+            k += 1
+    out, w0, s0 = [], 0, 0
+    for cut, k in gaps:
+        if cut - s0 >= CHUNK_SECONDS * RATE and w0 < k < len(words):
+            out.append((w0, k, s0, cut))
+            w0, s0 = k, cut
+    out.append((w0, len(words), s0, n))
+    return out
+
+
+def _fail():
+    raise AvatarError("could not align the transcript to the recording", field="transcript",
+                      hint="check that the transcript is what is spoken, in English")
+
+
+def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
+    """Speech of the real `audio` with `reading`'s words (a Piper reading of the transcript)
+    timed on it by pocketsphinx, the aligned phones as IPA, and the markers carried over."""
+    from avatar.face.quiet import native_quiet
+
+    words = _pronunciations(reading)
+    if not words:
+        raise AvatarError("the transcript has no words to align", field="transcript",
+                          hint="give the text that is spoken in the recording")
+    raw = _to_int16(audio, sr)
+    duration = len(audio) / float(sr)
+    spans: list[tuple[float, float]] = []
+    phonemes: list[Phoneme] = []
+    with native_quiet():
+        try:
+            for w0, w1, s0, s1 in _chunks(words, raw):
+                decoder = _aligner(words[w0:w1])
+                _decode(decoder, raw[s0:s1])             # pass 1: words
+                if decoder.hyp() is None:
+                    _fail()
+                decoder.set_alignment()
+                _decode(decoder, raw[s0:s1])             # pass 2: phones (hyp() must not be called now: it crashes)
+                alignment = decoder.get_alignment()
+                if alignment is None:
+                    _fail()
+                _read_alignment(alignment, s0 / RATE, duration, spans, phonemes)
+        except RuntimeError:
+            _fail()
+    if len(spans) != len(words):
+        _fail()
+    times = {i: t for (i, _, _), t in zip(words, spans)}
+    out: list[Word] = []
+    for i, w in enumerate(reading.words):
+        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)   # no phones: glue on
+        out.append(Word(w.text, *t))
+    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=out,
+                  markers=_carry_markers(reading, out))
+
+
+def _read_alignment(alignment, offset: float, duration: float, spans: list, phonemes: list) -> None:
+    """Append the aligned words' (start, end) to `spans` and their phones (IPA) to `phonemes`."""
+    def span(e):
+        return offset + e.start * FRAME, min(offset + (e.start + e.duration) * FRAME, duration)
+
+    for entry in alignment:
+        start, end = span(entry)
+        if entry.name.startswith(("<", "[", "+")) or entry.name == "SIL":
+            phonemes.append(Phoneme("_", start, end))
+            continue
+        spans.append((start, end))
+        phonemes.extend(Phoneme(ARPA_IPA.get(p.name, "_"), *span(p)) for p in entry)
+        phonemes.append(Phoneme(" ", end, end))
+
+
+def _carry_markers(reading: Speech, words: list[Word]) -> list[tuple[str, float]]:
+    """Each marker at the aligned start of the first word that starts after it in the reading."""
+    out = []
+    for name, t in reading.markers:
+        after = [k for k, w in enumerate(reading.words) if w.start >= t - 1e-6]
+        out.append((name, words[after[0]].start if after else words[-1].end))
+    return out
+
+
 def align_transcript(audio: np.ndarray, sr: int, transcript: str, voice=None) -> Speech:
-    """Speech of the real `audio` with the transcript's words and phonemes timed on it.
-    `voice`: anything with .synthesize(text) -> Speech with timings (default: bundled Piper)."""
-    if voice is None:
-        voice = _reference_voice()
-    return transfer(voice.synthesize(transcript), audio, sr)
+    """Speech of the real `audio` with the transcript's words, phonemes and markers timed on it.
+    `voice`: anything with .synthesize(text) -> Speech with words (default: bundled Piper)."""
+    reading = (voice or _reference_voice()).synthesize(transcript)
+    return force_align(audio, sr, reading)
+
+
+def recognize(audio: np.ndarray, sr: int) -> Speech:
+    """Speech of `audio` with words and phones from pocketsphinx's own recognition (its
+    bundled US-English language model), then force-aligned. The words are often wrong
+    (so never used for captions), but the phones mostly sound alike: `avatar lips eval`
+    scores the rig on them as a transcript-free baseline."""
+    from avatar.face.quiet import native_quiet
+    from pocketsphinx import Decoder
+
+    with native_quiet():
+        decoder = Decoder(loglevel="FATAL")
+        _decode(decoder, _to_int16(audio, sr))
+        hyp = decoder.hyp()
+    if hyp is None or not hyp.hypstr.strip():
+        return Speech(np.asarray(audio, np.float32), int(sr))
+    return align_transcript(audio, sr, hyp.hypstr)

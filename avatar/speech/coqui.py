@@ -8,8 +8,8 @@ recording), Tacotron... any model the `coqui-tts` package loads from local files
       speaker_wav: me.wav                # XTTS: clone this voice
       language: en
 
-Coqui models give no timings, so word and phoneme times come from aligning the audio
-against a Piper rendering of the same text (avatar.speech.align.align_transcript).
+Coqui models give no timings, so word and phoneme times come from forced alignment of
+the audio to its text (avatar.speech.align.align_transcript, pocketsphinx).
 Nothing is downloaded: the files must be on disk (see docs/gpu.md).
 """
 from __future__ import annotations

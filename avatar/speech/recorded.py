@@ -4,8 +4,8 @@
 M4A/AAC, OGG, MP4...) to mono float32 at the file's own rate. `RecordedVoice` turns
 the recording into a Speech at 22050 Hz (the Piper rate, so recorded and synthetic
 scenes join without resampling): leading/trailing silence trimmed, clipping softened,
-and, when a transcript is known, word and phoneme times from DTW alignment against a
-Piper rendering of the transcript (avatar.speech.align). Without a transcript the
+and, when a transcript is known, word and phoneme times from forced alignment with
+pocketsphinx (avatar.speech.align). Without a transcript the
 Speech has no words (so no captions), and a warning says so.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ class RecordedVoice:
 
     synthesize(narration) returns the recording as Speech at OUTPUT_RATE; with a
     transcript (spec.transcript, else the narration text when non-empty) its words and
-    phonemes are timed on the recording by DTW against Piper (avatar.speech.align), and
+    phonemes are timed on the recording by forced alignment (avatar.speech.align), and
     [next] markers in the narration are carried over too.
     """
 
