@@ -1,7 +1,7 @@
 """Word timing accuracy of transcript alignment on recorded speech (avatar.speech.align).
 
 Ground truth: Debian's Festival speaks generated sentences with voices that are not
-Piper's (US female HTS `cmu_us_slt_arctic_hts`, and the diphone voices kal, kd, rab
+Piper's (US female HTS `cmu_us_slt_arctic_hts`, and the diphone voices kal, kd
 when installed) and reports the time of every word. The aligner gets the audio and
 the text, as it would get a user's recording and transcript.
 
@@ -9,7 +9,7 @@ the text, as it would get a user's recording and transcript.
 
 Prints, per voice, the word-start error (median, mean, 95th percentile) and the share
 of words within 50 and 100 ms. Needs `apt-get install festival festvox-us-slt-hts`
-(and optionally festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k).
+(and optionally festvox-kallpc16k festvox-kdlpc16k).
 """
 from __future__ import annotations
 
@@ -25,18 +25,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VOICES = {"slt": "voice_cmu_us_slt_arctic_hts", "kal": "voice_kal_diphone",
-          "kd": "voice_ked_diphone", "rab": "voice_rab_diphone"}
-
-
 def festival_words(voice: str, texts: list[str], workdir: Path):
     """[(audio float32, sample rate, [(word, start, end)])] spoken by Festival `voice`."""
     import wave
 
-    lines = [f"({VOICES[voice]})"]
+    from avatar.motion.festival import VOICES, scheme_string
+
+    lines = [f"(voice_{VOICES[voice].voice})"]
     for i, text in enumerate(texts):
-        t = text.replace("\\", " ").replace('"', " ")
-        lines.append(f'(set! utt (utt.synth (Utterance Text "{t}")))')
+        lines.append(f"(set! utt (utt.synth (Utterance Text {scheme_string(text)})))")
         lines.append(f'(utt.save.wave utt "{workdir}/{i}.wav" \'riff)')
         lines.append(f'(set! fd (fopen "{workdir}/{i}.txt" "w"))')
         lines.append("(mapcar (lambda (w) (format fd \"%s %f %f\\n\" (item.name w) "
@@ -56,11 +53,6 @@ def festival_words(voice: str, texts: list[str], workdir: Path):
     return out
 
 
-def installed(voice: str) -> bool:
-    r = subprocess.run(["festival", "-b", f"({VOICES[voice]})"], capture_output=True, text=True)
-    return r.returncode == 0 and "not defined" not in (r.stdout + r.stderr)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20, help="utterances per voice")
@@ -69,12 +61,14 @@ def main() -> None:
     if shutil.which("festival") is None:
         sys.exit("bench_align: Festival is not installed (apt-get install festival festvox-us-slt-hts)")
     from avatar.motion.dataset import make_text
+    from avatar.motion.festival import VOICES, installed_voices
     from avatar.speech.align import align_transcript
 
     rng = np.random.default_rng(args.seed)
     texts = [make_text(rng) for _ in range(args.n)]
+    have = installed_voices()
     for voice in VOICES:
-        if not installed(voice):
+        if voice not in have:
             print(f"{voice}: not installed, skipped")
             continue
         with tempfile.TemporaryDirectory() as tmp:

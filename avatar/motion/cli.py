@@ -15,7 +15,9 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Output .safetensors (default: the packaged avatar/data/lips.safetensors)."),
     video: List[Path] = typer.Option([], "--video", help="Talking-head video to fine-tune on (repeatable)."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (default with --video: the packaged one)."),
-    utterances: int = typer.Option(1000, help="Synthetic corpus size (Piper utterances)."),
+    utterances: int = typer.Option(1000, help="Synthetic corpus size (Piper utterances; Festival voices add 40% on top)."),
+    voices: str | None = typer.Option(None, help="Comma-separated speakers: piper,slt,kal,kd "
+                                                    "(default: piper + every installed Festival voice)."),
     steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 2000; 300 with --video)."),
     batch: int = typer.Option(16, help="Batch size."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 2e-3; 3e-4 with --video)."),
@@ -24,7 +26,7 @@ def train(
     seed: int = typer.Option(0, help="Random seed (same seed, same model)."),
     threads: int = typer.Option(1, help="Torch CPU threads."),
 ):
-    """Train on a synthetic Piper corpus (default) or fine-tune on real videos (--video)."""
+    """Train on a synthetic Piper (+ Festival) corpus (default) or fine-tune on real videos (--video)."""
     from avatar.errors import AvatarError
     from avatar.motion.audio_model import DEFAULT_WEIGHTS
     from avatar.motion.train import TrainOptions, train as run
@@ -35,6 +37,7 @@ def train(
     steps = steps if steps is not None else (300 if video else 2000)
     lr = lr if lr is not None else (3e-4 if video else 2e-3)
     opts = TrainOptions(out=out or DEFAULT_WEIGHTS, videos=list(video), init=init, utterances=utterances,
+                        voices=voices.split(",") if voices is not None else None,
                         steps=steps, batch=batch, lr=lr, seed=seed, threads=threads, lead=lead,
                         kernels=_kernels(lookahead))
     res = run(opts, log=typer.echo)

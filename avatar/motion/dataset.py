@@ -127,7 +127,7 @@ def make_text(rng: np.random.Generator) -> str:
 @dataclass
 class Utterance:
     audio: np.ndarray            # float32 mono at 16 kHz
-    phonemes: list[Phoneme]      # exact times (s), from Piper
+    phonemes: list[Phoneme]      # exact times (s), from the synthesiser (Piper or Festival)
 
 
 def _cache_dir() -> Path:
@@ -161,6 +161,61 @@ def synth_corpus(n: int, seed: int = 0, cache: bool = True, progress=None) -> li
     out = [Utterance(_from_int16(_to_int16(u.audio)), u.phonemes) for u in out]
     if cache:
         _save_corpus(path, out)
+    return out
+
+
+FESTIVAL_SHARE = 0.4   # Festival's share of the corpus when Piper is in it (on top of the n Piper utterances)
+
+
+def corpus_voices(requested: list[str] | None = None, log=print) -> list[str]:
+    """The voices to train on: `requested` (checked; AvatarError if unknown or not installed) or,
+    for None, "piper" plus every installed Festival voice (a one-line notice when there is none)."""
+    from avatar.motion import festival as FV
+
+    if requested is not None:
+        names = list(dict.fromkeys(v.strip() for v in requested if v.strip()))
+        if not names:
+            from avatar.errors import AvatarError
+            raise AvatarError("no voice given", field="--voices", hint="e.g. piper," + ",".join(FV.VOICES))
+        FV.check_voices(names)
+        return names
+    found = FV.installed_voices()
+    if not found:
+        log("Festival voices not found: corpus is Piper speech only (apt-get install festival "
+            + " ".join(v.package for v in FV.VOICES.values()) + " adds speakers)")
+    return ["piper", *found]
+
+
+def mixed_corpus(n: int, voices: list[str], seed: int = 0, cache: bool = True,
+                 progress=None) -> dict[str, list[Utterance]]:
+    """voice -> utterances. "piper": synth_corpus(n, seed) (unchanged); the Festival voices share
+    round(n * FESTIVAL_SHARE / (1 - FESTIVAL_SHARE)) utterances (dealt round-robin; texts, rates and
+    pitches from their own seeded rng), each voice's part cached on disk by (count, seed, voice list)."""
+    from avatar.motion import festival as FV
+
+    out: dict[str, list[Utterance]] = {}
+    if "piper" in voices:
+        out["piper"] = synth_corpus(n, seed=seed, cache=cache, progress=progress)
+    fest = [v for v in voices if v != "piper"]
+    if not fest:
+        return out
+    m = round(n * FESTIVAL_SHARE / (1 - FESTIVAL_SHARE))
+    rng = np.random.default_rng([seed, 0xFE57])
+    items: dict[str, list] = {v: [] for v in fest}
+    for i in range(m):
+        items[fest[i % len(fest)]].append((make_text(rng), round(float(rng.uniform(0.8, 1.3)), 3),
+                                           round(float(rng.uniform(-3.0, 3.0)), 2)))
+    for v in fest:
+        key = hashlib.sha1(json.dumps({"m": m, "seed": seed, "voices": fest, "voice": v,
+                                       "v": 1}).encode()).hexdigest()[:12]
+        path = _cache_dir() / f"festival-{v}-{key}.npz"
+        if cache and path.is_file():
+            out[v] = _load_corpus(path)
+            continue
+        utts = FV.synthesize(v, items[v], progress=progress)
+        out[v] = [Utterance(_from_int16(_to_int16(u.audio)), u.phonemes) for u in utts]
+        if cache and out[v]:
+            _save_corpus(path, out[v])
     return out
 
 

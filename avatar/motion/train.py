@@ -1,17 +1,20 @@
 """Train the audio-to-mouth model (`avatar lips train`).
 
 Synthetic mode (default): Piper corpus of generated sentences (avatar.motion.dataset),
-rig targets, heavy augmentation, from scratch. Video mode (`videos=[...]`): fine-tune
-(from the packaged checkpoint by default) on talking-head videos measured with
+plus Festival voices where installed (avatar.motion.festival; `voices`), rig targets,
+heavy augmentation, from scratch. Video mode (`videos=[...]`): fine-tune (from the
+packaged checkpoint by default) on talking-head videos measured with
 MediaPipe. Seeded and reproducible on one thread; writes safetensors + JSON atomically.
 
 The packaged checkpoint (avatar/data/lips.safetensors + lips.json) is made by
 
-    avatar lips train          # = --lead 0.12 --lookahead 8 --steps 2000 --seed 0 --threads 1
+    apt-get install festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k
+    avatar lips train --voices piper,slt,kal,kd   # + defaults --lead 0.12 --lookahead 8 --steps 2000 --seed 0 --threads 1
 
-(~9.5 min on one thread of this project's 2-core dev machine once the Piper corpus is
-cached in ~/.cache/avatar/lips; synthesising the corpus of 1000 utterances, 87 min of
-speech, adds ~10 min the first time).
+(11.5 min of training on one thread of this project's 2-core dev machine once the
+corpus is cached in ~/.cache/avatar/lips; synthesising it the first time adds ~10 min
+for Piper's 1000 utterances, 87 min of speech, and ~1 min for Festival's 667, 65 min).
+`--voices piper` trains on Piper alone (the checkpoint before Festival voices).
 
 Visual lead: targets are the rig's mouth at phoneme times moved `lead` seconds earlier.
 Real mouths shape a sound before it is heard; on the real evaluation clip every audio
@@ -38,6 +41,7 @@ class TrainOptions:
     videos: list[Path] = field(default_factory=list)   # fine-tune on these (MediaPipe-measured)
     init: Path | None = None          # start from this checkpoint (video mode default: the packaged one)
     utterances: int = 1000            # synthetic corpus size (Piper utterances of 1-3 sentences)
+    voices: list[str] | None = None   # "piper" and/or Festival voices (slt, kal, kd); None: all available
     steps: int = 2000                 # optimizer steps
     batch: int = 16
     crop_seconds: float = 4.0         # training window
@@ -102,12 +106,17 @@ def train(opts: TrainOptions, log=print) -> dict:
         batches = _video_batches(opts, examples, rng, frames)
         data = {"videos": [Path(v).name for v in opts.videos]}
     else:
-        corpus = D.synth_corpus(opts.utterances, seed=opts.seed, cache=opts.cache,
-                                progress=_status(log, "synthesising corpus") if opts.progress else None)
+        voices = D.corpus_voices(opts.voices, log)
+        parts = D.mixed_corpus(opts.utterances, voices, seed=opts.seed, cache=opts.cache,
+                               progress=_status(log, "synthesising corpus") if opts.progress else None)
+        corpus = [u for part in parts.values() for u in part]
+        per_voice = {v: {"utterances": len(p), "minutes": round(sum(len(u.audio) for u in p) / D.F.SAMPLE_RATE / 60, 1)}
+                     for v, p in parts.items()}
         minutes = sum(len(u.audio) for u in corpus) / D.F.SAMPLE_RATE / 60
-        log(f"corpus: {len(corpus)} utterances, {minutes:.1f} min of Piper speech")
+        log(f"corpus: {len(corpus)} utterances, {minutes:.1f} min of speech ("
+            + ", ".join(f"{v} {d['utterances']} / {d['minutes']} min" for v, d in per_voice.items()) + ")")
         batches = _synthetic_batches(opts, corpus, rng, frames)
-        data = {"utterances": len(corpus), "minutes": round(minutes, 1)}
+        data = {"utterances": len(corpus), "minutes": round(minutes, 1), "voices": per_voice}
     # the context frames the 'valid' convolutions eat: pad every crop's features at both ends
     ctx = cfg.context * cfg.stack
     net.train()
