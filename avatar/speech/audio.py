@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from math import gcd
 from pathlib import Path
 from typing import Callable
 
@@ -42,14 +41,10 @@ def pad(speech: Speech, before: float = 0.0, after: float = 0.0) -> Speech:
 
 
 def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Polyphase resampling (scipy) of mono float audio."""
-    if sr_from == sr_to or len(audio) == 0:
-        return np.asarray(audio, np.float32)
-    from scipy.signal import resample_poly
+    """Polyphase resampling of mono float audio, clipped to [-1, 1]."""
+    from avatar.motion.features import resample as polyphase
 
-    g = gcd(int(sr_from), int(sr_to))
-    out = resample_poly(np.asarray(audio, np.float64), sr_to // g, sr_from // g)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    return np.clip(polyphase(audio, sr_from, sr_to), -1.0, 1.0)
 
 
 def _target_rate(speeches: list[Speech]) -> int:
