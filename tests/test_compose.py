@@ -182,6 +182,22 @@ def test_reveal_draws_first_k_bullets(theme):
     assert np.array_equal(render_slide(s, theme, SIZE, revealed=3), render_slide(s, theme, SIZE))
 
 
+def test_text_and_bullets_both_drawn(theme):
+    """A Markdown slide with a paragraph and a list keeps both: the text above the bullets."""
+    bg = render_background(theme.background, SIZE)
+    only = render_slide(Slide(layout="bullets", title="T", bullets=["one", "two"]), theme, SIZE, content_box=BOX)
+    both = render_slide(Slide(layout="bullets", title="T", text="An opening sentence.", bullets=["one", "two"]),
+                        theme, SIZE, content_box=BOX)
+    rows = lambda img: np.flatnonzero(ink(img, bg, BOX).any(axis=1))
+    assert ink(both, bg, BOX).sum() > ink(only, bg, BOX).sum() * 1.3
+    assert rows(both)[-1] > rows(only)[-1]            # the bullets moved down below the text
+    for layout in ("bullets", "image_text"):
+        with pytest.warns(UserWarning, match="does not fit"):
+            crowded = render_slide(Slide(layout=layout, text="x " * 400, bullets=["b"] * 12), theme, SIZE,
+                                   content_box=BOX)
+        assert outside(ink(crowded, bg), BOX) == 0
+
+
 def test_slides_are_cached(theme):
     s = Slide(layout="title", title="Cached")
     assert render_slide(s, theme, SIZE) is render_slide(s, theme, SIZE)

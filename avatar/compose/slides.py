@@ -236,11 +236,19 @@ class _Drawer:
         self.bullets_or_text(self.body_box())
 
     def bullets_or_text(self, box) -> None:
-        """The slide's bullets (revealed so far) in `box`, or its paragraph text when it has none."""
-        if self.slide.bullets:
-            self.bullets(self.slide.bullets, box, shown=self.revealed)
+        """The slide's paragraph text, then its bullets (revealed so far) below it, in `box`.
+        With both, the text takes what it needs of up to 40% of the height."""
+        x0, y0, x1, y1 = box
+        if self.slide.text and self.slide.bullets:
+            b = fit_paragraphs(self.slide.text.split("\n\n"), self.theme.font, self.px(28), self.px(15),
+                               x1 - x0, int((y1 - y0) * 0.4), gap=0.6)
+            if not b.fits:
+                self.warn("the text")
+            box = (x0, self.text_block(b, x0, y0, self.theme.text_color) + self.px(20), x1, y1)
         elif self.slide.text:
             self.paragraph(self.slide.text, box)
+        if self.slide.bullets:
+            self.bullets(self.slide.bullets, box, shown=self.revealed)
 
     def _image(self) -> None:
         self.header()
