@@ -413,7 +413,7 @@ def _last_frame(deck: Presentation, scene: Scene, index: int) -> np.ndarray:
     from avatar.compose import SceneComposer
 
     composer = SceneComposer(deck, scene, _identity(deck.avatar_for(scene)), name=f"scene {index + 1}")
-    bullets = len(scene.slide.bullets) if scene.slide else 0
+    bullets = len(scene.slide.reveal_items) if scene.slide else 0
     shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
     return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))
 

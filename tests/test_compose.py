@@ -198,6 +198,20 @@ def test_text_and_bullets_both_drawn(theme):
         assert outside(ink(crowded, bg), BOX) == 0
 
 
+def test_two_columns_reveal_left_then_right(theme):
+    bg = render_background(theme.background, SIZE)
+    s = Slide(layout="two_columns", title="T", left=["a1", "a2"], right=["b1"], reveal=True)
+    assert s.reveal_items == ["a1", "a2", "b1"]
+    mid = (BOX[0] + BOX[2]) // 2
+    left, right = (BOX[0], 80, mid - 20, BOX[3]), (mid + 20, 80, BOX[2], BOX[3])
+    steps = [render_slide(s, theme, SIZE, content_box=BOX, revealed=k) for k in range(4)]
+    lin = [ink(img, bg, left).sum() for img in steps]
+    rin = [ink(img, bg, right).sum() for img in steps]
+    assert lin[0] < lin[1] < lin[2] == lin[3] and rin[0] == rin[1] == rin[2] < rin[3]
+    speech = Speech(np.zeros(16000, np.float32), 16000, markers=[("next", 0.2), ("next", 0.5), ("next", 0.8)])
+    assert reveal_times(s, speech) == [0.2, 0.5, 0.8]
+
+
 def test_slides_are_cached(theme):
     s = Slide(layout="title", title="Cached")
     assert render_slide(s, theme, SIZE) is render_slide(s, theme, SIZE)

@@ -36,7 +36,7 @@ def reveal_times(slide, speech) -> list[float]:
     (fuzzy match of up to 3 words, searched forward from the previous bullet), else
     spread evenly over the time left. Times never decrease.
     """
-    bullets = list(slide.bullets) if slide is not None else []
+    bullets = slide.reveal_items if slide is not None else []
     if not bullets or not slide.reveal:
         return [0.0] * len(bullets)
     marks = [t for kind, t in (speech.markers or []) if kind == "next"]

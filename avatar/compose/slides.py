@@ -269,8 +269,11 @@ class _Drawer:
         mid = x0 + (x1 - x0 - gap) // 2
         left, right = (x0, y0, mid, y1), (mid + gap, y0, x1, y1)
         size = min(self.fit_bullets(self.slide.left, left).size, self.fit_bullets(self.slide.right, right).size)
-        self.bullets(self.slide.left, left, max_px=size, what="the left column")   # one text size for both
-        self.bullets(self.slide.right, right, max_px=size, what="the right column")
+        n_left = len(self.slide.left)                                             # reveal: left first
+        shown_left = None if self.revealed is None else min(self.revealed, n_left)
+        shown_right = None if self.revealed is None else max(0, self.revealed - n_left)
+        self.bullets(self.slide.left, left, max_px=size, shown=shown_left, what="the left column")
+        self.bullets(self.slide.right, right, max_px=size, shown=shown_right, what="the right column")
         self.draw_.line(((mid + gap // 2, y0), (mid + gap // 2, y1 - self.px(10))),
                         fill=self.theme.accent_color, width=self.px(2))
 

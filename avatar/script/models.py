@@ -128,7 +128,7 @@ class Slide(Model):
     title: Optional[str] = None
     subtitle: Optional[str] = None
     bullets: list[str] = Field(default_factory=list)
-    reveal: bool = False                   # bullets appear one by one with the narration
+    reveal: bool = False                   # bullets (or both columns' items) appear one by one with the narration
     text: Optional[str] = None
     image: Optional[Path] = None
     fit: Literal["fit", "fill"] = "fit"
@@ -141,6 +141,11 @@ class Slide(Model):
     pdf: Optional[Path] = None
     page: Optional[int] = Field(None, ge=1)  # 1-based
     background: Optional[str] = None       # per-slide background override
+
+    @property
+    def reveal_items(self) -> list[str]:
+        """What `reveal` shows one by one: the bullets, or for two_columns the left column then the right."""
+        return [*self.left, *self.right] if self.layout == "two_columns" else list(self.bullets)
 
 
 class Scene(Model):
