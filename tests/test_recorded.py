@@ -116,6 +116,26 @@ def test_recognize_hears_phones_without_a_transcript(piper):
     assert any(p.symbol in ("b", "p", "m") for p in heard.phonemes)
 
 
+def test_forced_looking_alignment_warns():
+    from avatar.types import Phoneme
+
+    def phones(n_short, n_long):
+        out, t = [], 0.0
+        for d in [0.03] * n_short + [0.09] * n_long:
+            out.append(Phoneme("a", t, t + d))
+            t += d
+        return out
+
+    with pytest.warns(UserWarning, match="transcript may not match the recording: 40%"):
+        align._check_fit(phones(12, 18))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        align._check_fit(phones(3, 27))          # 10% squeezed: normal speech
+        align._check_fit(phones(8, 2))           # too few sounds to judge
+
+
 def test_alignment_of_an_empty_transcript_is_an_error(piper):
     with pytest.raises(AvatarError, match="transcript.*no words"):
         align.force_align(np.zeros(16000, np.float32), 16000, piper.synthesize("[pause 0.5s]"))
