@@ -121,8 +121,8 @@ def _decode(decoder, raw: np.ndarray) -> None:
 
 
 def _chunks(words, raw: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """(first word, end word, first sample, end sample) pieces of at most about CHUNK_SECONDS,
-    cut in pauses found by a word-level alignment of the whole recording. pocketsphinx's
+    """(first word, end word, first sample, end sample) pieces, each cut at the first pause
+    after CHUNK_SECONDS, the pauses found by a word-level alignment of the whole recording. pocketsphinx's
     phone-level alignment needs memory that grows with the square of the length (about
     0.8 GB for 160 s), its word-level pass almost none."""
     n = len(raw)
