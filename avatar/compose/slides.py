@@ -154,13 +154,14 @@ class _Drawer:
                 self.draw_.text((x0 + ind, y), line, font=b.font, fill=self.theme.text_color)
                 y += b.line_h
 
-    def paragraph(self, text: str, box: Box, *, max_size: float = 30, what: str = "the text") -> None:
+    def paragraph(self, text: str, box: Box, *, max_size: float = 30, what: str = "the text") -> int:
+        """Paragraphs (blank-line separated) fitted into `box`; returns the y below the last line."""
         x0, y0, x1, y1 = box
-        b = fit_paragraphs([p for p in text.split("\n\n")], self.theme.font, self.px(max_size), self.px(15),
+        b = fit_paragraphs(text.split("\n\n"), self.theme.font, self.px(max_size), self.px(15),
                            x1 - x0, y1 - y0, gap=0.6)
         if not b.fits:
             self.warn(what)
-        self.text_block(b, x0, y0, self.theme.text_color)
+        return self.text_block(b, x0, y0, self.theme.text_color)
 
     def picture(self, box: Box, mode: str) -> None:
         if self.slide.image is None:
@@ -240,11 +241,8 @@ class _Drawer:
         With both, the text takes what it needs of up to 40% of the height."""
         x0, y0, x1, y1 = box
         if self.slide.text and self.slide.bullets:
-            b = fit_paragraphs(self.slide.text.split("\n\n"), self.theme.font, self.px(28), self.px(15),
-                               x1 - x0, int((y1 - y0) * 0.4), gap=0.6)
-            if not b.fits:
-                self.warn("the text")
-            box = (x0, self.text_block(b, x0, y0, self.theme.text_color) + self.px(20), x1, y1)
+            bottom = self.paragraph(self.slide.text, (x0, y0, x1, y0 + int((y1 - y0) * 0.4)), max_size=28)
+            box = (x0, bottom + self.px(20), x1, y1)
         elif self.slide.text:
             self.paragraph(self.slide.text, box)
         if self.slide.bullets:

@@ -5,8 +5,8 @@ audio model), measures the real opening with MediaPipe on its frames
 (avatar.motion.measure.mouth_open: inner-lip gap / outer-eye-corner distance) and
 scores the prediction and baselines: the RMS loudness envelope (what a naive tool
 does), the phoneme rig driven by pocketsphinx's own recognition of the audio (no
-transcript needed) and, when the transcript is known, the phoneme rig driven by Piper phoneme
-times from forced alignment on the real audio (avatar.speech.align). With `rendered_with`
+transcript needed) and, when the transcript is known, the phoneme rig on the transcript
+force-aligned to the real audio (avatar.speech.align). With `rendered_with`
 a photo, the model's motion is also rendered on that photo with the warp renderer and
 the mouth is re-measured on the rendered frames, so renderer fidelity counts too.
 
