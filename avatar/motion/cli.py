@@ -15,7 +15,7 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Output .safetensors (default: the packaged avatar/data/lips.safetensors)."),
     video: List[Path] = typer.Option([], "--video", help="Talking-head video to fine-tune on (repeatable)."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (default with --video: the packaged one)."),
-    utterances: int = typer.Option(1000, help="Synthetic corpus size (Piper utterances; Festival voices add 40% on top)."),
+    utterances: int = typer.Option(1000, help="Synthetic corpus size in Piper utterances (Festival voices add 2/3 as many on top: 40% of the corpus)."),
     voices: str | None = typer.Option(None, help="Comma-separated speakers: piper,slt,kal,kd "
                                                     "(default: piper + every installed Festival voice)."),
     steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 2000; 300 with --video)."),
