@@ -8,8 +8,9 @@ phone, with an acoustic model trained on many real speakers. The result is a Spe
 the real audio with the written words, the aligned phones (as IPA, for the viseme
 rig) and the markers moved to the start of the word that follows them.
 
-Before this we aligned a Piper reading to the recording by DTW on MFCCs (the aeneas
-way); bench/bench_align.py compares the two on speech with known word times.
+It replaced aligning a Piper reading to the recording by DTW on MFCCs (the aeneas way):
+on speech with known word times (bench/bench_align.py) word starts within 50 ms went
+from about 40% to 93-97% (figures in the README).
 """
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ def _decoder():
         return Decoder(loglevel="FATAL", bestpath=False, beam=1e-100, wbeam=1e-80, pbeam=1e-100)
 
 
+def _is_filler(name: str) -> bool:
+    """pocketsphinx's silence and noise entries (<sil>, <s>, [NOISE], +BREATH+, SIL), not words."""
+    return name.startswith(("<", "[", "+")) or name == "SIL"
+
+
 def _dictionary_word(decoder, text: str) -> str | None:
     key = re.sub(r"[^a-z']", "", text.lower()).strip("'")
     return key if key and decoder.lookup_word(key) else None
@@ -135,7 +141,7 @@ def _chunks(words, raw: np.ndarray) -> list[tuple[int, int, int, int]]:
     hop = RATE * FRAME
     gaps, k = [], 0                      # (cut sample, index of the next word)
     for seg in decoder.seg():
-        if seg.word.startswith(("<", "[", "+")) or seg.word == "SIL":
+        if _is_filler(seg.word):
             gaps.append((int((seg.start_frame + seg.end_frame + 1) / 2 * hop), k))
         else:
             k += 1
@@ -211,7 +217,7 @@ def _read_alignment(alignment, offset: float, duration: float, spans: list, phon
 
     for entry in alignment:
         start, end = span(entry)
-        if entry.name.startswith(("<", "[", "+")) or entry.name == "SIL":
+        if _is_filler(entry.name):
             phonemes.append(Phoneme("_", start, end))
             continue
         spans.append((start, end))
