@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from avatar.errors import AvatarError
-from avatar.motion.cli import lips_app
+from avatar.lips.cli import lips_app
 
 app = typer.Typer(
     name="avatar",
@@ -155,7 +155,7 @@ def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output 
     _render(deck, out, size=size, preview=preview, jobs=jobs, badge=badge)
 
 
-app.add_typer(lips_app, name="lips")   # `avatar lips train|evaluate` (avatar.motion.cli; light to import)
+app.add_typer(lips_app, name="lips")   # `avatar lips train|evaluate` (avatar.lips.cli; light to import)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -29,6 +29,7 @@ from avatar import __version__
 from avatar.errors import AvatarError
 from avatar.files import write_text
 from avatar.script.models import AvatarSpec, Presentation, Scene, VoiceSpec
+from avatar.motion import make_motion  # noqa: F401  (re-exported for the old import path)
 from avatar.types import Motion, Speech
 
 TOOL = f"avatar-presenter {__version__}"
@@ -120,35 +121,6 @@ def _from_options(model, data: dict, options: dict[str, str]):
         err = e.errors(include_url=False)[0]
         loc = ".".join(map(str, err["loc"]))
         raise AvatarError(err["msg"].removeprefix("Value error, "), field=options.get(loc, loc)) from None
-
-
-def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | None = None) -> Motion:
-    """Mouth from the chosen motion source, with blinks, head sway and brows layered on top.
-
-    phonemes: the viseme rig on the speech's phoneme times; audio: the audio-to-lips model;
-    hybrid: the model's dynamics with closures forced on p/b/m; auto: phonemes when the
-    speech has phoneme times, else audio."""
-    from avatar.motion import phoneme_motion
-    from avatar.motion.idle import add_idle
-
-    n = n_frames or Motion.frame_count(speech.duration, fps)
-    kw = dict(seed=spec.seed, still=spec.still, expression_scale=spec.expression_scale)
-    source = spec.motion
-    if source == "auto":
-        source = "phonemes" if speech.phonemes else "audio"
-    if source == "phonemes" or not len(speech.audio):
-        m = phoneme_motion(speech, fps, **kw)
-    else:
-        from avatar.motion.audio_model import audio_motion
-
-        m = audio_motion(speech, fps, hybrid=source == "hybrid", **kw)
-    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
-
-
-def _fit(a: np.ndarray, n: int) -> np.ndarray:
-    if len(a) >= n:
-        return a[:n]
-    return np.concatenate([a, np.repeat(a[-1:], n - len(a), axis=0)])
 
 
 # --------------------------------------------------------------------------- speak
@@ -265,10 +237,9 @@ def say(text: str | None, *, face: Path | None, out: Path, audio: Path | None = 
 
 # --------------------------------------------------------------------------- render
 def _cache_root(cache_dir: Path | None) -> Path:
-    if cache_dir:
-        return Path(cache_dir)
-    env = os.environ.get("AVATAR_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "avatar"
+    from avatar.build.cache import cache_root
+
+    return cache_root(cache_dir)
 
 
 def apply_options(deck: Presentation, *, face: Path | None = None, size: str | None = None,

@@ -71,7 +71,7 @@ def eye_distance(lm: np.ndarray) -> np.ndarray:
 
 
 # Motion: one row per video frame. Units are chosen so they can be *measured* on
-# real video with MediaPipe (see avatar.motion.measure), which is what lets the
+# real video with MediaPipe (see avatar.face.measure), which is what lets the
 # audio-to-landmark model train on real footage and be evaluated against it.
 MOUTH_PARAMS = ("open", "width")
 # open : inner-lip gap / distance between the outer eye corners (0 = lips closed, ~0.35 = wide open)

@@ -29,7 +29,7 @@ def festival_words(voice: str, texts: list[str], workdir: Path):
     """[(audio float32, sample rate, [(word, start, end)])] spoken by Festival `voice`."""
     import wave
 
-    from avatar.motion.festival import VOICES, scheme_string
+    from avatar.lips.festival import VOICES, scheme_string
 
     lines = [f"(voice_{VOICES[voice].voice})"]
     for i, text in enumerate(texts):
@@ -60,8 +60,8 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("festival") is None:
         sys.exit("bench_align: Festival is not installed (apt-get install festival festvox-us-slt-hts)")
-    from avatar.motion.dataset import make_text
-    from avatar.motion.festival import VOICES, installed_voices
+    from avatar.lips.dataset import make_text
+    from avatar.lips.festival import VOICES, installed_voices
     from avatar.speech.align import align_transcript
 
     rng = np.random.default_rng(args.seed)

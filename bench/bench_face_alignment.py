@@ -6,7 +6,7 @@ For each real face (the eval photos, and frames of the eval talking-head video):
 478-point mesh is the reference; its 68 dlib-equivalent points go through
 avatar.face.fa_detector.mesh_from_68 and the result is compared with the reference.
 Errors are in units of the outer-eye-corner distance (0.01 = 1 % of it), over all 478
-points, over the lips only, and the mouth-opening error (avatar.motion.measure.mouth_open).
+points, over the lips only, and the mouth-opening error (avatar.face.measure.mouth_open).
 This isolates the mapping; the 68 points of face_alignment's own network add their own
 error on top (its weights are not downloaded here; see docs/gpu.md).
 """
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from avatar.face import detect_faces, fa_detector as fd, read_photo  # noqa: E402
-from avatar.motion.measure import mouth_open  # noqa: E402
+from avatar.face.measure import mouth_open  # noqa: E402
 from avatar.render.mouth import INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER  # noqa: E402
 
 LIPS = sorted(set(INNER_UPPER + INNER_LOWER + OUTER_UPPER + OUTER_LOWER))   # MediaPipe's lip landmarks

@@ -68,7 +68,7 @@ def main() -> int:
         print(f"real evaluation video not found: {args.video} (the ../shared/eval folder is missing?); "
               "skipping the lip-sync figures")
         return 0
-    from avatar.motion.evaluate import evaluate_video, format_report
+    from avatar.lips.evaluate import evaluate_video, format_report
 
     photo = args.photo if args.photo.is_file() else None
     if photo is None:

@@ -4,7 +4,7 @@ import pytest
 
 from avatar.motion import audio_model as AM
 from avatar.motion import features as F
-from avatar.motion.evaluate import lagged_r, pearson, sync_scores
+from avatar.lips.evaluate import lagged_r, pearson, sync_scores
 from avatar.types import Phoneme
 
 
@@ -26,7 +26,7 @@ def test_features_shape_and_resampling():
 
 
 def test_tiny_training_lowers_loss_and_is_reproducible(tmp_path, monkeypatch):
-    from avatar.motion.train import TrainOptions, train
+    from avatar.lips.train import TrainOptions, train
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # corpus cache in tmp
     common = dict(utterances=3, steps=40, batch=4, crop_seconds=1.5, lr=3e-3, channels=24, hidden=24,
@@ -96,7 +96,7 @@ def test_missing_or_mismatched_checkpoint_errors(tmp_path):
 
 def test_measure_video_names_a_file_that_is_not_a_video(tmp_path):
     from avatar.errors import AvatarError
-    from avatar.motion.evaluate import measure_video
+    from avatar.lips.evaluate import measure_video
 
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")
@@ -131,7 +131,7 @@ def test_measured_video_recovers_known_mouth_track(tmp_path, astronaut_path):
     import av
 
     from avatar.face import load_identity
-    from avatar.motion.evaluate import measure_video
+    from avatar.lips.evaluate import measure_video
     from avatar.render.warp import WarpRenderer
     from avatar.types import Motion
 
@@ -189,7 +189,7 @@ def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
     pytest.importorskip("avatar.render.warp")
     from avatar.face import load_identity
     from avatar.motion import phoneme_motion
-    from avatar.motion.train import TrainOptions, train
+    from avatar.lips.train import TrainOptions, train
     from avatar.render.warp import WarpRenderer
     from avatar.script.models import VoiceSpec
     from avatar.speech.piper_voice import PiperVoice

@@ -37,7 +37,7 @@ def errors(real, est):
 def test_correspondence_table_is_68_distinct_mesh_points():
     assert fd.MP_OF_68.shape == (68,) and len(set(fd.MP_OF_68.tolist())) == 68
     assert fd.MP_OF_68.min() >= 0 and fd.MP_OF_68.max() < 468
-    # eye corners and mouth corners sit where avatar.motion.measure expects them
+    # eye corners and mouth corners sit where avatar.face.measure expects them
     assert (fd.MP_OF_68[36], fd.MP_OF_68[45], fd.MP_OF_68[48], fd.MP_OF_68[54]) == (33, 263, 61, 291)
 
 
@@ -72,7 +72,7 @@ def test_mapping_follows_an_open_mouth(mesh):
     est = fd.mesh_from_68(opened[fd.MP_OF_68])
     e = errors(opened, est)
     assert e.mean() < 0.03
-    from avatar.motion.measure import mouth_open
+    from avatar.face.measure import mouth_open
 
     assert mouth_open(opened) > mouth_open(mesh) + 0.15              # the mouth really opened
     assert mouth_open(est) == pytest.approx(mouth_open(opened), abs=0.03)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from avatar.errors import AvatarError
-from avatar.motion import festival as FV
+from avatar.lips import festival as FV
 from avatar.motion.visemes import PHONEME_VISEME, VISEMES, viseme_for
 
 RADIO_PHONES = ["aa", "ae", "ah", "ao", "aw", "ax", "axr", "ay", "b", "ch", "d", "dh", "dx", "eh", "el", "em",
@@ -44,7 +44,7 @@ def test_unknown_voice_is_a_one_line_error():
 
 @pytest.mark.skipif(shutil.which("festival") is None, reason="festival not installed")
 def test_real_synthesis_gives_aligned_phonemes_and_rig_targets():
-    from avatar.motion import dataset as D
+    from avatar.lips import dataset as D
 
     voices = FV.installed_voices()
     if not voices:

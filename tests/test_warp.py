@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from avatar.motion import phoneme_motion
-from avatar.motion.measure import mouth_open
+from avatar.face.measure import mouth_open
 from avatar.render import get_renderer
 from avatar.render.warp import WarpRenderer
 from avatar.types import Motion, Phoneme, Renderer, Speech

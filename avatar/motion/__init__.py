@@ -5,9 +5,16 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from avatar.motion.idle import add_idle
 from avatar.motion.rig import mouth_track
+from typing import TYPE_CHECKING
+
 from avatar.types import Motion, Speech
+
+if TYPE_CHECKING:
+    from avatar.script.models import AvatarSpec
 
 
 def phoneme_motion(speech: Speech, fps: float, *, seed: int = 0, still: bool = False,
@@ -18,4 +25,30 @@ def phoneme_motion(speech: Speech, fps: float, *, seed: int = 0, still: bool = F
     return add_idle(mouth, speech, fps, seed=seed, still=still, expression_scale=expression_scale)
 
 
-__all__ = ["phoneme_motion", "add_idle", "mouth_track"]
+def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | None = None) -> Motion:
+    """Mouth from the chosen motion source, with blinks, head sway and brows layered on top.
+
+    phonemes: the viseme rig on the speech's phoneme times; audio: the audio-to-lips model;
+    hybrid: the model's dynamics with closures forced on p/b/m; auto: phonemes when the
+    speech has phoneme times, else audio."""
+    n = n_frames or Motion.frame_count(speech.duration, fps)
+    kw = dict(seed=spec.seed, still=spec.still, expression_scale=spec.expression_scale)
+    source = spec.motion
+    if source == "auto":
+        source = "phonemes" if speech.phonemes else "audio"
+    if source == "phonemes" or not len(speech.audio):
+        m = phoneme_motion(speech, fps, **kw)
+    else:
+        from avatar.motion.audio_model import audio_motion
+
+        m = audio_motion(speech, fps, hybrid=source == "hybrid", **kw)
+    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
+
+
+def _fit(a: np.ndarray, n: int) -> np.ndarray:
+    if len(a) >= n:
+        return a[:n]
+    return np.concatenate([a, np.repeat(a[-1:], n - len(a), axis=0)])
+
+
+__all__ = ["phoneme_motion", "make_motion", "add_idle", "mouth_track"]

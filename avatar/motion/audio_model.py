@@ -5,14 +5,14 @@ normalised), stacked in pairs -> 50 model frames/s. Three 'valid' 1-D convolutio
 see LipConfig.context model frames on each side (bounded look-ahead; the packaged
 model: 8 frames = 160 ms), then a one-directional GRU carries the past. The packaged
 model is trained with the mouth leading the sound by `lead` = 120 ms (real mouths move
-before the sound they make; see the training notes in avatar.motion.train). Output: [open, width] in avatar.types.MOUTH_PARAMS
+before the sound they make; see the training notes in avatar.lips.train). Output: [open, width] in avatar.types.MOUTH_PARAMS
 units at 50 Hz, resampled to any video frame rate. Because the convolutions are
 'valid' over edge-padded features and the GRU is causal, long audio runs in chunks
 (GRU state carried over, CONTEXT frames of overlap) with flat memory and the same
 result as one pass.
 
 Weights: avatar/data/lips.safetensors (safetensors, no pickle) + lips.json (config,
-checked version), made by `avatar lips train` (avatar.motion.train).
+checked version), made by `avatar lips train` (avatar.lips.train).
 """
 from __future__ import annotations
 

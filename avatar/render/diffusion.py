@@ -179,7 +179,7 @@ def _region_side(lm: np.ndarray, region: str) -> int:
 def _region_centre(lm: np.ndarray, region: str) -> np.ndarray:
     lm = np.asarray(lm, np.float64)[:, :2]
     if region == "mouth":
-        from avatar.motion.measure import MOUTH_CORNERS, INNER_LIP
+        from avatar.face.measure import MOUTH_CORNERS, INNER_LIP
 
         c = lm[list(MOUTH_CORNERS) + list(INNER_LIP)].mean(0)
         return c + (0.0, MOUTH_DROP * float(eye_distance(lm)))

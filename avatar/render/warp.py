@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from avatar.motion.measure import mouth_open
+from avatar.face.measure import mouth_open
 from avatar.render.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
                                  mouth_style, paint_mouth)
 from avatar.types import Identity, Motion, eye_distance

@@ -21,7 +21,7 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.motion import features as F
-from avatar.motion.dataset import Utterance
+from avatar.lips.dataset import Utterance
 from avatar.types import Phoneme
 
 

@@ -1,7 +1,7 @@
 """Train the audio-to-mouth model (`avatar lips train`).
 
-Synthetic mode (default): Piper corpus of generated sentences (avatar.motion.dataset),
-plus Festival voices where installed (avatar.motion.festival; `voices`), rig targets,
+Synthetic mode (default): Piper corpus of generated sentences (avatar.lips.dataset),
+plus Festival voices where installed (avatar.lips.festival; `voices`), rig targets,
 heavy augmentation, from scratch. Video mode (`videos=[...]`): fine-tune (from the
 packaged checkpoint by default) on talking-head videos measured with
 MediaPipe. Seeded and reproducible on one thread; writes safetensors + JSON atomically.
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.motion import audio_model as AM
-from avatar.motion import dataset as D
+from avatar.lips import dataset as D
 
 
 @dataclass

@@ -170,7 +170,7 @@ FESTIVAL_SHARE = 0.4   # Festival's share of the corpus when Piper is in it (on 
 def corpus_voices(requested: list[str] | None = None, log=print) -> list[str]:
     """The voices to train on: `requested` (checked; AvatarError if unknown or not installed) or,
     for None, "piper" plus every installed Festival voice (a one-line notice when there is none)."""
-    from avatar.motion import festival as FV
+    from avatar.lips import festival as FV
 
     if requested is not None:
         names = list(dict.fromkeys(v.strip() for v in requested if v.strip()))
@@ -191,7 +191,7 @@ def mixed_corpus(n: int, voices: list[str], seed: int = 0, cache: bool = True,
     """voice -> utterances. "piper": synth_corpus(n, seed) (unchanged); the Festival voices share
     round(n * FESTIVAL_SHARE / (1 - FESTIVAL_SHARE)) utterances (dealt round-robin; texts, rates and
     pitches from their own seeded rng), each voice's part cached on disk by (count, seed, voice list)."""
-    from avatar.motion import festival as FV
+    from avatar.lips import festival as FV
 
     out: dict[str, list[Utterance]] = {}
     if "piper" in voices:
@@ -361,7 +361,7 @@ def crop(feats: np.ndarray, targets: np.ndarray, frames: int, rng: np.random.Gen
 def video_example(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(features (2n, N_MELS), targets (n, 2) at the model rate) from a talking-head video:
     MediaPipe mouth [open, width] per frame, resampled to the model rate, and the video's audio."""
-    from avatar.motion.evaluate import measure_video
+    from avatar.lips.evaluate import measure_video
     from avatar.speech.recorded import load_audio
 
     mouth, fps = measure_video(path)

@@ -29,7 +29,7 @@ def train(
     """Train on a synthetic Piper (+ Festival) corpus (default) or fine-tune on real videos (--video)."""
     from avatar.errors import AvatarError
     from avatar.motion.audio_model import DEFAULT_WEIGHTS
-    from avatar.motion.train import TrainOptions, train as run
+    from avatar.lips.train import TrainOptions, train as run
 
     for v in video:
         if not v.is_file():
@@ -67,7 +67,7 @@ def evaluate(
     import json
 
     from avatar.errors import AvatarError
-    from avatar.motion.evaluate import evaluate_video, format_report
+    from avatar.lips.evaluate import evaluate_video, format_report
 
     if not video.is_file():
         raise AvatarError("video not found", path=video, field="--video")

@@ -2,7 +2,7 @@
 
 `evaluate_video(path)` predicts the mouth opening from the video's audio alone (the
 audio model), measures the real opening with MediaPipe on its frames
-(avatar.motion.measure.mouth_open: inner-lip gap / outer-eye-corner distance) and
+(avatar.face.measure.mouth_open: inner-lip gap / outer-eye-corner distance) and
 scores the prediction and baselines: the RMS loudness envelope (what a naive tool
 does), the phoneme rig driven by pocketsphinx's own recognition of the audio (no
 transcript needed) and, when the transcript is known, the phoneme rig on the transcript
@@ -77,7 +77,7 @@ def video_fps(path: str | Path) -> float:
 
 def measure_video(path: str | Path) -> tuple[np.ndarray, float]:
     """(T, 2) real [open, width] measured with MediaPipe on every frame, and the fps."""
-    from avatar.motion.measure import mesh_frames, mouth_track_from_meshes
+    from avatar.face.measure import mesh_frames, mouth_track_from_meshes
 
     path = Path(path)
     if not path.is_file():
@@ -94,7 +94,7 @@ def rendered_open(photo: str | Path, mouth: np.ndarray, fps: float) -> np.ndarra
     """Render `mouth` on `photo` with the warp renderer (no head motion, no blinks) and
     measure the mouth opening on the rendered frames with MediaPipe."""
     from avatar.face import load_identity
-    from avatar.motion.measure import mesh_frames, mouth_track_from_meshes
+    from avatar.face.measure import mesh_frames, mouth_track_from_meshes
     from avatar.render.warp import WarpRenderer
     from avatar.types import Motion
 
