@@ -1,10 +1,15 @@
-"""The `avatar` command. Thin: parses options, calls the API in avatar.pipeline.
+"""The `avatar` command. Thin: parses options, calls the API in avatar.api.
 
 Everything heavy (torch, mediapipe, piper, PyAV) is imported inside the commands,
-so `avatar --help` stays instant.
+so `avatar --help` stays instant. Shared option groups (verbosity for every command,
+the rendering options of `render` and `demo`) are defined once below and added to each
+command's signature by `command()`, so they cannot drift apart.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import sys
 from pathlib import Path
 from typing import Optional
@@ -22,29 +27,161 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+cache_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        rich_markup_mode=None, help="Show, prune or clear the scene cache.")
+log = logging.getLogger("avatar")
 
 
-def _console():
+# --------------------------------------------------------------------------- shared option groups
+def _opt(name: str, annotation, default) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+_SIZE_HELP = "Video size: 1280x720, 1920x1080, 16:9, 1080p, 9:16, 1:1 ..."
+VERBOSITY = [
+    _opt("verbose", bool, typer.Option(False, "-v", "--verbose", help="More detail; tracebacks on errors.")),
+    _opt("quiet", bool, typer.Option(False, "-q", "--quiet", help="Only warnings and errors; no progress bars.")),
+]
+RENDER = [
+    _opt("face", Optional[Path], typer.Option(None, help="Presenter photo (overrides the script's).")),
+    _opt("size", Optional[str], typer.Option(None, help=_SIZE_HELP)),
+    _opt("fps", Optional[int], typer.Option(None, min=1, max=60, help="Frames per second (default: the script's).")),
+    _opt("preview", bool, typer.Option(False, help="Fast low-resolution preview (640 px, 15 fps at most).")),
+    _opt("jobs", int, typer.Option(0, min=0, max=64, help="Scenes rendered in parallel processes (0: one per core, "
+                                                           "as memory allows).")),
+    _opt("badge", bool, typer.Option(False, help="Add a visible 'AI-generated' mark.")),
+    _opt("cache", bool, typer.Option(True, help="Reuse verified segments of unchanged scenes from earlier renders.")),
+    _opt("cache_dir", Optional[Path], typer.Option(None, help="Scene cache folder (default: $AVATAR_CACHE, else the "
+                                                                "user cache folder; see `avatar cache info`).")),
+]
+CACHE_DIR = [RENDER[-1]]
+
+
+class Verbosity:
+    """The verbosity chosen for this run (set once by the command, read by main's error handler)."""
+    verbose = False
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """One logging setup: the `avatar` logger and Python warnings go to stderr through rich."""
+    import warnings
+
     from rich.console import Console
+    from rich.logging import RichHandler
 
-    return Console(stderr=True)
+    Verbosity.verbose = verbose
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False,
+                          rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        log.warning(str(message))
+
+    warnings.showwarning = show
 
 
+def command(*groups: list[inspect.Parameter], name: str | None = None, parent: typer.Typer = app):
+    """Register fn as a command with the option groups added to its signature.
+
+    fn receives verbosity handled (logging set up) and, when it takes `opts`, the other
+    group options as a dict."""
+    def deco(fn):
+        sig = inspect.signature(fn)
+        extra = [p for g in (VERBOSITY, *groups) for p in g]
+        own = [p for n, p in sig.parameters.items() if n != "opts"]
+
+        @functools.wraps(fn)
+        def wrapper(**kw):
+            setup_logging(kw.pop("verbose"), kw.pop("quiet"))
+            shared = {p.name: kw.pop(p.name) for p in extra if p.name in kw}
+            return fn(**kw, opts=shared) if "opts" in sig.parameters else fn(**kw)
+
+        wrapper.__signature__ = sig.replace(parameters=[*own, *extra])
+        wrapper.__annotations__ = {**{k: v for k, v in fn.__annotations__.items() if k != "opts"},
+                                   **{p.name: p.annotation for p in extra}}
+        return parent.command(name)(wrapper)
+    return deco
+
+
+def _quiet() -> bool:
+    return log.getEffectiveLevel() > logging.INFO
+
+
+def done(message: str) -> None:
+    """A command's result line (stdout; not with -q)."""
+    if not _quiet():
+        typer.echo(message)
+
+
+class ProgressBars:
+    """Draws avatar.progress events as rich progress bars (started at the first event; nothing when quiet)."""
+
+    def __init__(self):
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def _start(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self.progress.__enter__()
+
+    def __call__(self, event) -> None:
+        if _quiet():
+            return
+        if self.progress is None:
+            self._start()
+        name = event.label if event.stage == "frames" else event.stage
+        if name not in self.tasks:
+            label = f"  {name} frames" if event.stage == "frames" else event.stage
+            self.tasks[name] = self.progress.add_task(label, total=event.total)
+        desc = f"{event.stage} ({event.label})" if event.stage != "frames" and event.label else None
+        self.progress.update(self.tasks[name], completed=event.done, total=event.total,
+                             **({"description": desc} if desc else {}))
+
+
+# --------------------------------------------------------------------------- version
+def _version(value: bool) -> None:
+    if value:
+        from avatar import __version__
+
+        typer.echo(f"avatar-presenter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """Talking-avatar presentation generator: script + one photo -> narrated explainer video."""
+
+
+# --------------------------------------------------------------------------- check / voices / init
 def _load_script(script: Path):
-    """Load a YAML template, Markdown deck or plain-text script."""
     from avatar.script import load
 
     return load(script)
 
 
-# --------------------------------------------------------------------------- check / voices / init
-@app.command()
+@command()
 def check(script: Path = typer.Argument(..., help="YAML template, Markdown deck or plain-text script.")):
-    """Validate a script and print a short summary."""
-    from avatar.pipeline import preflight, summarize
+    """Validate a script (and plan its scenes) and print a short summary."""
+    from avatar.build.plan import plan
+    from avatar.script.summary import summarize
 
     deck = _load_script(script)
-    preflight(deck)   # what only rendering would find: fonts, themes, PDF pages, photos
+    plans = plan(deck)   # what only rendering would find: fonts, themes, PDF pages, photos
     s = summarize(deck)
     typer.echo(f"{script}: OK")
     typer.echo(f"  title     {deck.title}")
@@ -53,18 +190,21 @@ def check(script: Path = typer.Argument(..., help="YAML template, Markdown deck 
     typer.echo(f"  duration  ~{s['duration']:.0f} s (estimated)")
     typer.echo(f"  video     {deck.size[0]}x{deck.size[1]} @ {deck.fps} fps, theme {deck.theme.name}, "
                f"avatar {deck.avatar.layout}, voice {deck.voice.preset or deck.voice.engine}")
+    for p in plans:
+        log.debug(f"scene {p.index + 1}: plan {p.key}, {len(p.inputs)} input files"
+                  + (", crossfade from the previous scene" if p.previous else ""))
 
 
-@app.command()
+@command()
 def voices():
     """List the voice presets (voices/*.yaml)."""
-    from avatar.speech.presets import list_presets
+    from avatar.api import list_voices
 
-    for name, description, path in list_presets():
-        typer.echo(f"{name:16s} {description}")
+    for v in list_voices():
+        typer.echo(f"{v.name:16s} {v.description}")
 
 
-@app.command()
+@command()
 def init(name: str = typer.Argument(..., help="Base name for the starter files."),
          folder: Path = typer.Option(Path("."), "--dir", help="Where to write them.")):
     """Write a starter YAML presentation and a Markdown deck."""
@@ -75,19 +215,20 @@ def init(name: str = typer.Argument(..., help="Base name for the starter files."
 
 
 # --------------------------------------------------------------------------- speak
-@app.command()
+@command()
 def speak(script: str = typer.Argument(..., help="A script file, or the text to speak."),
           out: Path = typer.Option(..., "-o", "--out", help="Output .wav (also writes .srt, .vtt, .timings.json)."),
           voice: Optional[str] = typer.Option(None, help="Voice preset name or YAML file (see `avatar voices`).")):
     """Narrate a script: OUT.wav, OUT.srt, OUT.vtt and OUT.timings.json."""
-    from avatar.pipeline import speak as run
+    from avatar.api import speak as run
 
-    speech = run(script, out, voice=voice, console=_console())
-    typer.echo(f"wrote {out} ({speech.duration:.1f} s, {len(speech.words)} words) and its .srt, .vtt, .timings.json")
+    with ProgressBars() as bars:
+        speech = run(script, out, voice=voice, on_progress=bars)
+    done(f"wrote {out} ({speech.duration:.1f} s, {len(speech.words)} words) and its .srt, .vtt, .timings.json")
 
 
 # --------------------------------------------------------------------------- say
-@app.command()
+@command()
 def say(text: Optional[str] = typer.Argument(None, help="What the presenter says (or use --audio)."),
         face: Optional[Path] = typer.Option(None, help="Presenter photo (default: the bundled astronaut photo)."),
         out: Path = typer.Option(..., "-o", "--out", help="Output .mp4 (also writes .srt and .vtt)."),
@@ -101,75 +242,102 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         seed: int = typer.Option(0, help="Seed for blinks and head motion."),
         expression_scale: float = typer.Option(1.0, min=0, max=3, help="Scale of head motion and brows."),
         motion: Optional[str] = typer.Option(None, help="auto | phonemes | audio | hybrid (default: auto)."),
+        lips_model: Optional[Path] = typer.Option(None, help="Audio-to-lips checkpoint (default: the bundled one)."),
         renderer: str = typer.Option("warp", help="warp (CPU) | diffusion (GPU, needs weights)."),
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
         face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest).")):
     """Make one talking-head clip from text (or recorded audio) and a photo."""
-    from avatar.pipeline import say as run
+    from avatar.api import say as run
 
-    result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
-                 size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
-                 motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
-                 console=_console())
-    typer.echo(result.summary())
+    with ProgressBars() as bars:
+        result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
+                     size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
+                     motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
+                     lips_model=lips_model, on_progress=bars)
+    done(result.summary())
 
 
 # --------------------------------------------------------------------------- render / demo
-def _render(script_or_deck, out: Path, **kw):
-    from avatar.pipeline import render as run
+def _render(script_or_deck, out: Path, opts: dict) -> None:
+    from avatar.api import render as run
 
-    result = run(script_or_deck, out, console=_console(), **kw)
-    typer.echo(result.summary())
+    opts = {**opts, "jobs": opts["jobs"] or None}
+    with ProgressBars() as bars:
+        result = run(script_or_deck, out, on_progress=bars, **opts)
+    done(result.summary())
 
 
-_SIZE_HELP = "Video size: 1280x720, 1920x1080, 16:9, 1080p, 9:16, 1:1 ..."
-
-
-@app.command()
+@command(RENDER)
 def render(script: Path = typer.Argument(..., help="YAML template, Markdown deck or plain-text script."),
            out: Path = typer.Option(..., "-o", "--out", help="Output .mp4 (also writes .srt and .vtt)."),
-           face: Optional[Path] = typer.Option(None, help="Presenter photo (overrides the script's)."),
-           size: Optional[str] = typer.Option(None, help=_SIZE_HELP),
-           fps: Optional[int] = typer.Option(None, min=1, max=60),
-           preview: bool = typer.Option(False, help="Fast low-resolution preview."),
-           jobs: int = typer.Option(1, min=1, max=16, help="Scenes rendered in parallel processes."),
-           badge: bool = typer.Option(False, help="Add a visible 'AI-generated' mark."),
-           cache: bool = typer.Option(True, help="Reuse unchanged scenes from earlier renders."),
-           cache_dir: Optional[Path] = typer.Option(None, help="Scene cache folder (default ~/.cache/avatar).")):
+           opts: dict = None):
     """Render a presentation to a video: the main job."""
-    deck = _load_script(script)
-    _render(deck, out, face=face, size=size, fps=fps, preview=preview, jobs=jobs, badge=badge,
-            cache=cache, cache_dir=cache_dir)
+    _render(_load_script(script), out, opts)
 
 
-@app.command()
-def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output .mp4."),
-         size: Optional[str] = typer.Option(None, help=_SIZE_HELP),
-         preview: bool = typer.Option(False, help="Fast low-resolution preview."),
-         jobs: int = typer.Option(1, min=1, max=16, help="Scenes rendered in parallel processes."),
-         badge: bool = typer.Option(False, help="Add a visible 'AI-generated' mark.")):
+@command(RENDER)
+def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output .mp4."), opts: dict = None):
     """Render the built-in demo presentation (no input needed)."""
     from avatar.resources import templates_dir
 
-    deck = _load_script(templates_dir() / "demo.yaml")
-    _render(deck, out, size=size, preview=preview, jobs=jobs, badge=badge)
+    _render(_load_script(templates_dir() / "demo.yaml"), out, opts)
 
 
-app.add_typer(lips_app, name="lips")   # `avatar lips train|evaluate` (avatar.lips.cli; light to import)
+# --------------------------------------------------------------------------- cache
+def _cache(opts: dict):
+    from avatar.build.cache import SceneCache, cache_root
+
+    return SceneCache(cache_root(opts.get("cache_dir")))
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings (several faces, text that does not fit, no transcript...) as one plain line."""
-    print(f"warning: {message}", file=sys.stderr)
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+@command(CACHE_DIR, name="info", parent=cache_app)
+def cache_info(opts: dict = None):
+    """Where the scene cache is, its size and its number of segments."""
+    info = _cache(opts).info()
+    typer.echo(f"location  {info.root}")
+    typer.echo(f"segments  {info.segments}")
+    typer.echo(f"size      {_mb(info.bytes)}")
+
+
+@command(CACHE_DIR, name="prune", parent=cache_app)
+def cache_prune(max_size: Optional[str] = typer.Option(None, help="Keep at most this much, e.g. 2GB (least "
+                                                                  "recently used scenes go first)."),
+                older_than: Optional[str] = typer.Option(None, help="Remove scenes unused for this long, e.g. 30d, 12h."),
+                opts: dict = None):
+    """Remove scenes unused for a while, or the least recently used ones beyond a size."""
+    from avatar.build.cache import parse_age, parse_size
+
+    if max_size is None and older_than is None:
+        raise AvatarError("nothing to prune by", hint="give --max-size (e.g. 2GB) and/or --older-than (e.g. 30d)")
+    n, freed = _cache(opts).prune(parse_size(max_size) if max_size else None,
+                                  parse_age(older_than) if older_than else None)
+    typer.echo(f"removed {n} scene(s), freed {_mb(freed)}")
+
+
+@command(CACHE_DIR, name="clear", parent=cache_app)
+def cache_clear(opts: dict = None):
+    """Remove the whole scene cache."""
+    n, freed = _cache(opts).clear()
+    typer.echo(f"removed {n} scene(s), freed {_mb(freed)}")
+
+
+app.add_typer(cache_app, name="cache")
+app.add_typer(lips_app, name="lips")   # `avatar lips train|eval` (avatar.lips.cli; light to import)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import warnings
-
-    warnings.showwarning = _show_warning
+    setup_logging()
     try:
-        app(args=argv, prog_name="avatar")
+        app(args=argv, prog_name="avatar", standalone_mode=True)
     except AvatarError as e:
+        if Verbosity.verbose:
+            import traceback
+
+            traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:

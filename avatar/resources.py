@@ -1,25 +1,38 @@
-"""Where the project's bundled resources live (voices/, templates/, assets/)."""
+"""The project's bundled resources: voices/, templates/ (and themes), assets/.
+
+They live at the top of the source tree and are mapped into the package (avatar/voices,
+avatar/templates, avatar/assets are links to them there, and real folders in the wheel),
+so they are found with importlib.resources both in a checkout and in an installed wheel.
+"""
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def _bundled(name: str) -> Path:
+    return Path(str(files("avatar") / name))
 
 
 def voices_dir() -> Path:
-    return ROOT / "voices"
+    return _bundled("voices")
 
 
 def templates_dir() -> Path:
-    return ROOT / "templates"
+    return _bundled("templates")
 
 
 def themes_dir() -> Path:
-    return ROOT / "templates" / "themes"
+    return templates_dir() / "themes"
 
 
 def assets_dir() -> Path:
-    return ROOT / "assets"
+    return _bundled("assets")
+
+
+def data_dir() -> Path:
+    """Shipped model files (the lips checkpoint)."""
+    return _bundled("data")
 
 
 def default_photo() -> Path:

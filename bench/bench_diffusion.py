@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from avatar.errors import AvatarError  # noqa: E402
-from avatar.render import diffusion as dr  # noqa: E402
+from avatar.renderers import diffusion as dr  # noqa: E402
 from avatar.script.models import RendererSpec  # noqa: E402
 from avatar.types import Motion  # noqa: E402
 
@@ -94,7 +94,7 @@ def main() -> None:
     import torch
 
     from avatar.face import load_identity
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
     from avatar.resources import default_photo
 
     cuda = torch.cuda.is_available()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from avatar.face import detect_faces, fa_detector as fd, read_photo  # noqa: E402
 from avatar.face.measure import mouth_open  # noqa: E402
-from avatar.render.mouth import INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER  # noqa: E402
+from avatar.renderers.mouth import INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER  # noqa: E402
 
 LIPS = sorted(set(INNER_UPPER + INNER_LOWER + OUTER_UPPER + OUTER_LOWER))   # MediaPipe's lip landmarks
 

@@ -22,7 +22,7 @@ from pathlib import Path
 SAY = r"""
 import json, resource, sys, time
 from pathlib import Path
-from avatar.pipeline import say
+from avatar.api import say
 text, out = sys.argv[1:3]
 t = time.perf_counter()
 r = say(text, face=None, out=Path(out))
@@ -33,7 +33,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "duration": r.duration, "s
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from avatar.pipeline import render
+from avatar.api import render
 from avatar.script import load
 script, out, size, cache = sys.argv[1:5]
 t = time.perf_counter()

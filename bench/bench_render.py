@@ -29,7 +29,7 @@ def main() -> None:
 
     from avatar.face import load_identity
     from avatar.motion import phoneme_motion
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
     from avatar.resources import default_photo
     from avatar.types import Phoneme, Speech
 

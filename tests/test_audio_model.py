@@ -127,12 +127,12 @@ def test_metrics_recover_known_track_and_reject_shuffled():
 
 def test_measured_video_recovers_known_mouth_track(tmp_path, astronaut_path):
     """A clip rendered with a KNOWN mouth track, encoded, decoded and measured with MediaPipe."""
-    pytest.importorskip("avatar.render.warp")
+    pytest.importorskip("avatar.renderers.warp")
     import av
 
     from avatar.face import load_identity
     from avatar.lips.evaluate import measure_video
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
     from avatar.types import Motion
 
     n, fps = 40, 25.0
@@ -186,11 +186,11 @@ def test_audio_motion_wraps_prediction(model):
 @pytest.mark.slow
 def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
     """`avatar lips train --video`: a clip rendered by our own pipeline (Piper + rig + warp)."""
-    pytest.importorskip("avatar.render.warp")
+    pytest.importorskip("avatar.renderers.warp")
     from avatar.face import load_identity
     from avatar.motion import phoneme_motion
     from avatar.lips.train import TrainOptions, train
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
     from avatar.script.models import VoiceSpec
     from avatar.speech.piper_voice import PiperVoice
     from avatar.video import write_mp4

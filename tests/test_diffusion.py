@@ -8,8 +8,8 @@ pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
 
 from avatar.errors import AvatarError  # noqa: E402
-from avatar.render import diffusion as dr  # noqa: E402
-from avatar.render.landmark_image import PUPILS, face_condition_image  # noqa: E402
+from avatar.renderers import diffusion as dr  # noqa: E402
+from avatar.renderers.landmark_image import PUPILS, face_condition_image  # noqa: E402
 from avatar.script.models import RendererSpec  # noqa: E402
 from avatar.types import Identity, Motion  # noqa: E402
 
@@ -275,7 +275,7 @@ def test_base_without_landmarks_is_rejected():
 # ---------------------------------------------------------------------------- end to end (real face + warp)
 def test_end_to_end_over_the_real_warp_renderer(astronaut_path, components):
     from avatar.face import load_identity
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
 
     ident = load_identity(astronaut_path)
     motion = talking(3)
@@ -294,7 +294,7 @@ def test_end_to_end_over_the_real_warp_renderer(astronaut_path, components):
 
 
 def test_get_renderer_diffusion_on_cpu_asks_for_allow_cpu(monkeypatch):
-    from avatar.render import get_renderer
+    from avatar.renderers import get_renderer
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(AvatarError, match="allow_cpu"):

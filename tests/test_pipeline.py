@@ -43,7 +43,7 @@ def _frames(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    from avatar.pipeline import render
+    from avatar.api import render
     from avatar.script import load
 
     tmp = tmp_path_factory.mktemp("e2e")
@@ -101,7 +101,7 @@ def test_caption_files_follow_words(rendered):
 
 
 def test_rerun_reuses_unchanged_scenes(rendered):
-    from avatar.pipeline import render
+    from avatar.api import render
     from avatar.script import load
 
     deck, out, first, tmp = rendered
@@ -113,7 +113,7 @@ def test_rerun_reuses_unchanged_scenes(rendered):
 
 
 def test_say_writes_clip_and_captions(tmp_path, astronaut_path):
-    from avatar.pipeline import say
+    from avatar.api import say
     from avatar.video import probe
 
     out = tmp_path / "hi.mp4"
@@ -210,7 +210,7 @@ def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
 
 
 def test_parallel_jobs_match_serial(rendered):
-    from avatar.pipeline import render
+    from avatar.api import render
 
     deck, out, first, tmp = rendered
     par = render(deck, tmp / "parallel.mp4", cache_dir=tmp / "cache-par", jobs=2)

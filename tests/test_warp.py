@@ -4,8 +4,8 @@ import pytest
 
 from avatar.motion import phoneme_motion
 from avatar.face.measure import mouth_open
-from avatar.render import get_renderer
-from avatar.render.warp import WarpRenderer
+from avatar.renderers import get_renderer
+from avatar.renderers.warp import WarpRenderer
 from avatar.types import Motion, Phoneme, Renderer, Speech
 
 FPS = 25

@@ -38,6 +38,7 @@ class Theme:
     caption_color: RGB
     caption_style: str              # outline | box
     code_style: str = "friendly"    # Pygments style
+    path: Path | None = None        # the theme file it came from
 
 
 def list_themes() -> list[str]:
@@ -193,4 +194,4 @@ def load_theme(spec=None, base_dir: Path | None = None) -> Theme:
         name=theme_path.stem, background=background, background_image=path_of("background_image"),
         logo=path_of("logo"), logo_position=str(merged.get("logo_position", "top-right")),
         caption_font_size=int(merged.get("caption_font_size", 30)), caption_style=caption_style,
-        code_style=style, **fonts, **colors)
+        code_style=style, path=theme_path.resolve(), **fonts, **colors)

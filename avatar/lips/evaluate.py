@@ -95,7 +95,7 @@ def rendered_open(photo: str | Path, mouth: np.ndarray, fps: float) -> np.ndarra
     measure the mouth opening on the rendered frames with MediaPipe."""
     from avatar.face import load_identity
     from avatar.face.measure import mesh_frames, mouth_track_from_meshes
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
     from avatar.types import Motion
 
     identity = load_identity(photo)

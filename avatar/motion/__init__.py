@@ -39,9 +39,10 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
     if source == "phonemes" or not len(speech.audio):
         m = phoneme_motion(speech, fps, **kw)
     else:
-        from avatar.motion.audio_model import audio_motion
+        from avatar.motion.audio_model import audio_motion, load_model
 
-        m = audio_motion(speech, fps, hybrid=source == "hybrid", **kw)
+        model = load_model(spec.lips_model) if spec.lips_model else None   # None: the bundled checkpoint
+        m = audio_motion(speech, fps, hybrid=source == "hybrid", model=model, **kw)
     return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
 
 

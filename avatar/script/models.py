@@ -50,7 +50,7 @@ VOICE_PATH_FIELDS = ("model", "audio", "model_path", "config_path", "speaker_wav
 # --------------------------------------------------------------------------- presenter
 class RendererSpec(Model):
     name: Literal["warp", "diffusion"] = "warp"
-    # diffusion only (see avatar.render.diffusion)
+    # diffusion only (see avatar.renderers.diffusion)
     base: Optional[str] = None             # local folder or hub id of an SD-1.5-class model
     controlnet: Optional[str] = None       # local folder or hub id of a MediaPipe-face ControlNet
     steps: int = Field(4, ge=1, le=100)
@@ -83,6 +83,7 @@ class AvatarSpec(Model):
     still: bool = False                    # no head motion
     expression_scale: float = Field(1.0, ge=0, le=3)
     seed: int = 0
+    lips_model: Optional[Path] = None      # audio-to-lips checkpoint (.safetensors) for audio/hybrid motion; None = bundled
     renderer: RendererSpec = Field(default_factory=RendererSpec)
 
 

@@ -7,7 +7,7 @@ Per frame:
      the whole face (region "face"), resized to the model's resolution (512 for SD 1.5);
   3. StableDiffusionControlNetImg2ImgPipeline denoises it from the warp pixels at
      `strength`, conditioned on the MediaPipe-face drawing of the landmarks
-     (avatar.render.landmark_image), so identity and background come from the photo and
+     (avatar.renderers.landmark_image), so identity and background come from the photo and
      the mouth shape from the landmarks;
   4. the result is pasted back with a feathered mask: pixels outside the region are the
      base frame's, untouched.
@@ -120,7 +120,7 @@ class DiffusionRenderer:
         import torch
         from PIL import Image
 
-        from avatar.render.landmark_image import face_condition_image
+        from avatar.renderers.landmark_image import face_condition_image
 
         res = model_resolution(pipe)
         boxes, inits, conds = [], [], []

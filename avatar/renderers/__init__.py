@@ -1,6 +1,6 @@
 """Renderers: Identity + Motion -> Iterator of RGB uint8 frames.
 
-    from avatar.render import get_renderer
+    from avatar.renderers import get_renderer
     renderer = get_renderer(spec)            # spec: avatar.script.models.RendererSpec
     for frame in renderer.frames(identity, motion): ...
 """
@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 def get_renderer(spec: "RendererSpec") -> "Renderer":
     """'warp' -> WarpRenderer (CPU); 'diffusion' -> DiffusionRenderer on top of a WarpRenderer."""
     from avatar.errors import AvatarError
-    from avatar.render.warp import WarpRenderer
+    from avatar.renderers.warp import WarpRenderer
 
     name = getattr(spec, "name", spec)
     if name == "warp":
         return WarpRenderer()
     if name == "diffusion":
-        from avatar.render.diffusion import DiffusionRenderer
+        from avatar.renderers.diffusion import DiffusionRenderer
 
         return DiffusionRenderer(spec, base=WarpRenderer())
     raise AvatarError(f"unknown renderer {name!r}", field="avatar.renderer.name", hint="use 'warp' or 'diffusion'")

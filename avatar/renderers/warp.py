@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from avatar.face.measure import mouth_open
-from avatar.render.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
+from avatar.renderers.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
                                  mouth_style, paint_mouth)
 from avatar.types import Identity, Motion, eye_distance
 

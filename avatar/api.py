@@ -1,0 +1,297 @@
+"""The Python API: what `import avatar` offers (re-exported lazily by avatar/__init__.py).
+
+    deck = avatar.load("talk.yaml")
+    avatar.render(deck, "talk.mp4", on_progress=print)
+    avatar.say("Hello!", face="me.jpg", out="hello.mp4")
+    avatar.speak("talk.yaml", "talk.wav")
+
+    presenter = avatar.Presenter(face="me.jpg")      # voice and face loaded once
+    clip = presenter.say("Hello there.")              # frames (iterator), audio, word times
+    presenter.say_to_file("And goodbye.", "bye.mp4")
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from avatar.errors import AvatarError
+from avatar.progress import ProgressCallback, report
+from avatar.script.models import AvatarSpec, Presentation, VoiceSpec
+
+SCRIPT_SUFFIXES = {".yaml", ".yml", ".md", ".markdown", ".txt"}
+
+
+@dataclass
+class Result:
+    out: Path
+    duration: float
+    frames: int
+    seconds: float
+    scenes: int = 1
+    rendered: int = 1
+
+    def summary(self) -> str:
+        size = self.out.stat().st_size / 1e6 if self.out.exists() else 0
+        rtf = self.seconds / max(self.duration, 1e-6)
+        reused = f", {self.scenes - self.rendered} reused from cache" if self.scenes != self.rendered else ""
+        return (f"wrote {self.out}: {self.duration:.1f} s, {self.frames} frames, {self.scenes} scene(s){reused}, "
+                f"{size:.1f} MB, took {self.seconds:.1f} s (real-time factor {rtf:.2f})")
+
+
+@dataclass
+class VoiceInfo:
+    name: str
+    description: str
+    path: Path
+
+
+def load(path: str | Path) -> Presentation:
+    """A script file (YAML, Markdown, plain text) -> Presentation."""
+    from avatar.script import load as _load
+
+    return _load(path)
+
+
+def list_voices() -> list[VoiceInfo]:
+    """The voice presets shipped in voices/."""
+    from avatar.speech.presets import list_presets
+
+    return [VoiceInfo(n, d, p) for n, d, p in list_presets()]
+
+
+def _from_options(model, data: dict, options: dict[str, str]):
+    """model.model_validate(data); a bad value becomes a one-line AvatarError naming its option.
+
+    options: pydantic error location ("motion", "renderer.name") -> option name ("--motion")."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = ".".join(map(str, err["loc"]))
+        raise AvatarError(err["msg"].removeprefix("Value error, "), field=options.get(loc, loc)) from None
+
+
+def _script_or_text(script: str | Path | Presentation) -> Presentation:
+    from avatar.script import from_text, load as _load
+
+    if isinstance(script, Presentation):
+        return script
+    p = Path(str(script))
+    if p.suffix.lower() in SCRIPT_SUFFIXES or p.exists():
+        return _load(p)
+    return from_text(str(script))
+
+
+# --------------------------------------------------------------------------- speak
+def speak(script: str | Path | Presentation, out: str | Path, *, voice: str | None = None,
+          on_progress: ProgressCallback | None = None):
+    """Narrate a script to OUT.wav + OUT.srt + OUT.vtt + OUT.timings.json. Returns the Speech."""
+    from avatar.speech.narrate import speak_to_files
+
+    deck = _script_or_text(script)
+    if voice:
+        deck = deck.model_copy(update={"voice": VoiceSpec(preset=voice),
+                                       "scenes": [s.model_copy(update={"voice": None}) for s in deck.scenes]})
+    out = Path(out)
+    if out.suffix.lower() != ".wav":
+        raise AvatarError(f"{out}: the output of speak is a .wav file (e.g. -o narration.wav)")
+    return speak_to_files(deck, out, progress=lambda i, n: report(on_progress, "narration", i, n))
+
+
+# --------------------------------------------------------------------------- say / Presenter
+@dataclass
+class Clip:
+    """One talking-head clip in memory. `frames` is an iterator (frames are made as it is read)."""
+
+    frames: Iterator[np.ndarray]
+    n_frames: int
+    fps: int
+    audio: np.ndarray
+    sample_rate: int
+    words: list = field(default_factory=list)     # avatar.types.Word, seconds
+    cues: list = field(default_factory=list)      # caption cues (avatar.types.Cue)
+
+    @property
+    def duration(self) -> float:
+        return self.n_frames / self.fps
+
+
+def _resize(frames: Iterator[np.ndarray], longest: int | None) -> Iterator[np.ndarray]:
+    import cv2
+
+    for f in frames:
+        h, w = f.shape[:2]
+        if longest:
+            s = longest / max(h, w)
+            w, h = int(round(w * s)), int(round(h * s))
+        w, h = w - w % 2, h - h % 2
+        if (h, w) != f.shape[:2]:
+            f = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if w < f.shape[1] else cv2.INTER_LINEAR)
+        yield f
+
+
+class Presenter:
+    """A presenter that loads its face and voice once and says many things.
+
+    Presenter(face="me.jpg", voice="joe", fps=25, size=None, crop=False, motion=None, ...)
+      .say(text) -> Clip                     (or .say(audio="take.wav", transcript="..."))
+      .say_to_file(text, "out.mp4") -> Result (+ out.srt, out.vtt)
+    """
+
+    def __init__(self, face: str | Path | None = None, *, voice: str | None = None, fps: int = 25,
+                 size: int | None = None, crop: bool = False, still: bool = False, seed: int = 0,
+                 expression_scale: float = 1.0, motion: str | None = None, renderer: str = "warp",
+                 allow_cpu: bool = False, face_index: int = 0, lips_model: str | Path | None = None):
+        from avatar.build.scene import identity_for
+        from avatar.resources import default_photo
+
+        if size is not None and size and size < 16:   # (0 or None: the photo's size)
+            raise AvatarError(f"{size} is too small", field="--size", hint="give the longest side in pixels, 16 or more")
+        if not 1 <= int(fps) <= 60:
+            raise AvatarError(f"{fps} is out of range", field="--fps", hint="1..60")
+        self.spec: AvatarSpec = _from_options(
+            AvatarSpec, {"photo": Path(face) if face else default_photo(), "face_index": face_index, "still": still,
+                         "seed": seed, "expression_scale": expression_scale, "lips_model": lips_model,
+                         "renderer": {"name": renderer, "allow_cpu": allow_cpu},
+                         **({"motion": motion} if motion else {})},
+            {"motion": "--motion", "renderer.name": "--renderer", "face_index": "--face-index",
+             "expression_scale": "--expression-scale"})
+        self.fps, self.size, self.crop = int(fps), size, crop
+        self.voice_spec = VoiceSpec(preset=voice) if voice else VoiceSpec()
+        self.identity = identity_for(self.spec)
+        self._voice = None
+
+    def _speech(self, text: str | None, audio: str | Path | None, transcript: str | None):
+        from avatar.speech import load_voice
+
+        if not text and audio is None:
+            raise AvatarError("nothing to say: give TEXT or --audio FILE")
+        if audio is not None:
+            spec = VoiceSpec(engine="recorded", audio=Path(audio), transcript=transcript or text)
+            return load_voice(spec).synthesize(text or "")
+        if self._voice is None:
+            self._voice = load_voice(self.voice_spec)
+        return self._voice.synthesize(text)
+
+    def say(self, text: str | None = None, *, audio: str | Path | None = None,
+            transcript: str | None = None) -> Clip:
+        """The clip in memory: frames (an iterator), audio, word times and caption cues."""
+        from avatar.captions import build_cues
+        from avatar.motion import make_motion
+        from avatar.renderers import get_renderer
+        from avatar.script.models import CaptionSpec
+
+        speech = self._speech(text, audio, transcript)
+        motion = make_motion(speech, self.fps, self.spec)
+        frames = get_renderer(self.spec.renderer).frames(self.identity, motion, crop=self.crop)
+        shown = (text or transcript) or None
+        cues = build_cues(speech.words, CaptionSpec(), text=shown) if speech.words else []
+        return Clip(_resize(frames, self.size), len(motion), self.fps, speech.audio, speech.sample_rate,
+                    list(speech.words), cues)
+
+    def say_to_file(self, text: str | None, out: str | Path, *, audio: str | Path | None = None,
+                    transcript: str | None = None, on_progress: ProgressCallback | None = None) -> Result:
+        """Write the clip to OUT.mp4 (+ OUT.srt and OUT.vtt when it has words), as one set."""
+        from avatar.build.assemble import output_set
+        from avatar.video import write_mp4
+        from avatar.video.tags import metadata
+
+        t0 = time.perf_counter()
+        out = Path(out)
+        if out.suffix.lower() != ".mp4":
+            raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4)")
+        clip = self.say(text, audio=audio, transcript=transcript)
+        with output_set(out, clip.cues) as video:
+            write_mp4(video, clip.frames, fps=self.fps, audio=clip.audio, sample_rate=clip.sample_rate,
+                      metadata=metadata(f"{out.stem} (AI-generated)"),
+                      progress=lambda i: report(on_progress, "frames", i, clip.n_frames, "rendering"))
+        return Result(out, clip.duration, clip.n_frames, time.perf_counter() - t0)
+
+
+def say(text: str | None = None, *, face: str | Path | None = None, out: str | Path,
+        audio: str | Path | None = None, transcript: str | None = None, voice: str | None = None,
+        on_progress: ProgressCallback | None = None, **presenter_options) -> Result:
+    """One talking-head clip (the whole photo, or the face crop) from text or recorded audio.
+
+    presenter_options: fps, size, crop, still, seed, expression_scale, motion, renderer,
+    allow_cpu, face_index, lips_model (see Presenter)."""
+    if not text and audio is None:
+        raise AvatarError("nothing to say: give TEXT or --audio FILE")
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4)")
+    presenter = Presenter(face, voice=voice, **presenter_options)
+    return presenter.say_to_file(text, out, audio=audio, transcript=transcript, on_progress=on_progress)
+
+
+# --------------------------------------------------------------------------- render
+def apply_options(deck: Presentation, *, face: str | Path | None = None, size: str | None = None,
+                  fps: int | None = None, preview: bool = False, badge: bool = False) -> Presentation:
+    """Command-line overrides on top of a loaded presentation."""
+    upd: dict = {}
+    if size or fps:   # validated like the script's own size: and fps:
+        checked = _from_options(Presentation, {"size": size or deck.size, "fps": fps or deck.fps,
+                                               "scenes": [{"narration": "x"}]}, {"size": "--size", "fps": "--fps"})
+        upd.update(size=checked.size, fps=checked.fps)
+    if badge:
+        upd["badge"] = True
+    if face is not None:
+        face = Path(face)
+        if not face.is_file():
+            raise AvatarError(f"{face}: photo not found (--face)")
+        photo = {"photo": face.resolve()}
+        upd["avatar"] = deck.avatar.model_copy(update=photo)
+        upd["scenes"] = [s.model_copy(update={"avatar": s.avatar.model_copy(update=photo)}) if s.avatar else s
+                         for s in deck.scenes]
+    deck = deck.model_copy(update=upd)
+    if preview:
+        w, h = deck.size
+        s = min(1.0, 640 / max(w, h))
+        deck = deck.model_copy(update={"size": (int(w * s) // 2 * 2, int(h * s) // 2 * 2), "fps": min(deck.fps, 15)})
+    return deck
+
+
+def plan(script: str | Path | Presentation, **options):
+    """The scene plans of a script after `options` (face, size, fps, preview, badge): avatar.build.plan."""
+    from avatar.build.plan import plan as _plan
+
+    return _plan(apply_options(_script_or_text(script), **options))
+
+
+def render(script: str | Path | Presentation, out: str | Path, *, face: str | Path | None = None,
+           size: str | None = None, fps: int | None = None, preview: bool = False, jobs: int | None = None,
+           badge: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
+           on_progress: ProgressCallback | None = None) -> Result:
+    """Render a presentation to OUT.mp4 (+ OUT.srt / OUT.vtt).
+
+    jobs: scene processes (None: one per core, as memory allows); cache: reuse verified
+    segments of unchanged scenes (cache_dir, else $AVATAR_CACHE, else the user cache folder)."""
+    from avatar.build.assemble import assemble
+    from avatar.build.cache import SceneCache, cache_root
+    from avatar.build.run import run
+    from avatar.video import probe
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise AvatarError(f"{out}: the output of render is an .mp4 file (e.g. -o talk.mp4)")
+    deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge)
+    from avatar.build.plan import plan as _plan
+
+    plans = _plan(deck)
+    store = SceneCache(cache_root(cache_dir))
+    infos, rendered = run(plans, store, jobs=jobs, use_cache=cache, on_progress=on_progress)
+    assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions)
+    info = probe(out)
+    return Result(out, info["duration"], info.get("frames", 0), time.perf_counter() - t0,
+                  scenes=len(plans), rendered=rendered)
+
+
+__all__ = ["load", "render", "say", "speak", "plan", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo",
+           "apply_options"]
