@@ -7,7 +7,6 @@ frame i centred at i * 10 ms, so a clip of n samples gives n // 160 + 1 frames.
 from __future__ import annotations
 
 from functools import lru_cache
-from math import gcd
 
 import numpy as np
 
@@ -21,14 +20,10 @@ LOG_FLOOR = 1e-5                 # power floor: log-mel of digital silence
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited polyphase resampling (scipy.signal.resample_poly), float32 out."""
-    audio = np.asarray(audio, np.float32)
-    if int(sr_in) == int(sr_out):
-        return audio
-    from scipy.signal import resample_poly
+    """Band-limited polyphase resampling, float32, not clipped (avatar.speech.audio.resample)."""
+    from avatar.speech.audio import resample as polyphase
 
-    g = gcd(int(sr_in), int(sr_out))
-    return resample_poly(audio, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
+    return polyphase(audio, sr_in, sr_out, clip=False)
 
 
 def to_model_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:

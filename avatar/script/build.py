@@ -35,7 +35,7 @@ _PATH_FIELDS = {
     "slide": ("image", "pdf"),
 }
 # Fields that are a name or a path (a path when it looks like one).
-_MAYBE_PATH_FIELDS = {"voice": ("preset",), "theme": ("font", "font_bold", "font_mono")}
+_MAYBE_PATH_FIELDS = {"voice": ("preset",), "theme": ("name", "font", "font_bold", "font_mono")}
 _PATHLIKE_SUFFIXES = {".yaml", ".yml", ".ttf", ".otf", ".ttc", ".woff", ".woff2"}
 
 

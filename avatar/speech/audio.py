@@ -40,11 +40,18 @@ def pad(speech: Speech, before: float = 0.0, after: float = 0.0) -> Speech:
     return join(parts)
 
 
-def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Polyphase resampling of mono float audio, clipped to [-1, 1]."""
-    from avatar.motion.features import resample as polyphase
+def resample(audio: np.ndarray, sr_from: int, sr_to: int, *, clip: bool = True) -> np.ndarray:
+    """The package's one resampler: band-limited polyphase (scipy.signal.resample_poly) along the
+    last axis (samples; (channels, samples) works too), float32, clipped to [-1, 1] unless clip=False."""
+    from math import gcd
 
-    return np.clip(polyphase(audio, sr_from, sr_to), -1.0, 1.0)
+    audio = np.asarray(audio, np.float32)
+    if int(sr_from) != int(sr_to):
+        from scipy.signal import resample_poly
+
+        g = gcd(int(sr_from), int(sr_to))
+        audio = resample_poly(audio, int(sr_to) // g, int(sr_from) // g, axis=-1).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0) if clip else audio
 
 
 def _target_rate(speeches: list[Speech]) -> int:

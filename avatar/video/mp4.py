@@ -66,20 +66,10 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
 
 
 def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
-    """(c, n) float32 at `rate` -> (c, m) float32 at `out_rate` (libswresample)."""
-    import av
+    """(c, n) float32 at `rate` -> (c, m) float32 at `out_rate` (the package's one resampler)."""
+    from avatar.speech.audio import resample
 
-    if rate == out_rate:
-        return audio
-    layout = "mono" if audio.shape[0] == 1 else "stereo"
-    packed = np.ascontiguousarray(audio.T).reshape(1, -1)
-    frame = av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
-    frame.sample_rate = rate
-    res = av.AudioResampler(format="fltp", layout=layout, rate=out_rate)
-    out = [f.to_ndarray() for f in res.resample(frame)] + [f.to_ndarray() for f in res.resample(None)]
-    if not out:
-        return np.zeros((audio.shape[0], 0), np.float32)
-    return np.concatenate(out, axis=1).astype(np.float32)
+    return resample(audio, rate, out_rate)
 
 
 class _AudioTrack:
