@@ -223,13 +223,15 @@ def _look(deck: Presentation, scene: Scene, base: Path, theme: dict, digests: _D
     return one.model_dump(mode="json"), inputs
 
 
-def plan(deck: Presentation) -> list[ScenePlan]:
-    """One ScenePlan per scene of `deck` (the render preflight: raises AvatarError naming the scene)."""
+def plan(deck: Presentation, digests: _Digests | None = None) -> list[ScenePlan]:
+    """One ScenePlan per scene of `deck` (the render preflight: raises AvatarError naming the scene).
+
+    digests: share one between the decks of a batch so each input file is hashed once."""
     from avatar.speech.narrate import base_dir_of
 
     base = base_dir_of(deck) or Path.cwd()
     where = f"{deck.source}: " if deck.source else ""
-    digests = _Digests()
+    digests = digests or _Digests()
     theme_inputs: dict = {}
     try:
         theme = _theme(deck, base, theme_inputs, digests)

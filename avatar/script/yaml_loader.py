@@ -36,8 +36,11 @@ def load_yaml(path: str | Path) -> Presentation:
     return build(data, locs, path.resolve(), (name, 1), texts)
 
 
-def load_tree(path: Path, texts: dict[str, str], chain: tuple[Path, ...] = ()) -> tuple[dict, Locs]:
-    """One YAML file, normalised, with its `extends:` parents merged under it."""
+def load_tree(path: Path, texts: dict[str, str], chain: tuple[Path, ...] = (), fill=None) -> tuple[dict, Locs]:
+    """One YAML file, normalised, with its `extends:` parents merged under it.
+
+    fill(data, locs, file): called on each file's raw data before its paths are resolved
+    (avatar.build.batch fills a row's {{placeholders}} there)."""
     name = str(path)
     text = read_text(path)
     texts[name] = text
@@ -47,12 +50,14 @@ def load_tree(path: Path, texts: dict[str, str], chain: tuple[Path, ...] = ()) -
     if not isinstance(data, dict):
         raise AvatarError("the top level must be a mapping of settings (title:, scenes:, ...)",
                           path=name, line=1)
+    if fill is not None:
+        fill(data, locs, name)
     normalize(data, locs, path.parent.resolve(), (name, 1))
-    return apply_extends(data, locs, path, texts, chain)
+    return apply_extends(data, locs, path, texts, chain, fill)
 
 
 def apply_extends(data: dict, locs: Locs, path: Path, texts: dict[str, str],
-                  chain: tuple[Path, ...] = ()) -> tuple[dict, Locs]:
+                  chain: tuple[Path, ...] = (), fill=None) -> tuple[dict, Locs]:
     """If `data` has `extends: parent.yaml`, deep-merge the parent (recursively) under it."""
     if "extends" not in data:
         return data, locs
@@ -74,7 +79,7 @@ def apply_extends(data: dict, locs: Locs, path: Path, texts: dict[str, str],
     if target.suffix.lower() not in (".yaml", ".yml"):
         raise AvatarError(f"can only extend a YAML file, not {target.name}", path=file, line=line,
                           field="extends")
-    parent, parent_locs = load_tree(target, texts, here)
+    parent, parent_locs = load_tree(target, texts, here, fill)
     return deep_merge(parent, data), merge_locs(parent_locs, locs, data)
 
 
