@@ -20,7 +20,7 @@ except PackageNotFoundError:   # running from a source tree that was never insta
     __version__ = "0+source"
 
 _MODELS = ("Presentation", "Scene", "Slide", "VoiceSpec", "AvatarSpec", "CaptionSpec", "ThemeSpec", "RendererSpec")
-_API = ("load", "render", "say", "speak", "plan", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo")
+_API = ("load", "render", "say", "speak", "plan", "batch", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo")
 
 
 def __getattr__(name: str):

@@ -293,5 +293,23 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
                   scenes=len(plans), rendered=rendered)
 
 
-__all__ = ["load", "render", "say", "speak", "plan", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo",
+# --------------------------------------------------------------------------- batch
+def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: str | None = None,
+          executor: str = "local", jobs: int | None = None, ray_address: str | None = None, optional=(),
+          check: bool = False, size: str | None = None, fps: int | None = None, preview: bool = False,
+          badge: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
+          on_progress: ProgressCallback | None = None):
+    """One video per row of ROWS (.csv/.tsv/.jsonl) from TEMPLATE (YAML with {{column}} placeholders).
+
+    Returns an avatar.build.batch.BatchResult: its rows (row, status, output, seconds, error, as
+    OUTDIR/report.csv), the scenes requested / distinct / cached / rendered. executor: "local"
+    (process pool) or "ray"; check: validate and plan only. See avatar.build.batch.batch."""
+    from avatar.build.batch import batch as _batch
+
+    return _batch(template, rows, outdir, name=name, optional=optional, executor=executor, jobs=jobs,
+                  ray_address=ray_address, check=check, cache=cache, cache_dir=cache_dir, on_progress=on_progress,
+                  size=size, fps=fps, preview=preview, badge=badge)
+
+
+__all__ = ["load", "render", "say", "speak", "plan", "batch", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo",
            "apply_options"]

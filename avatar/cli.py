@@ -283,6 +283,47 @@ def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output 
     _render(_load_script(templates_dir() / "demo.yaml"), out, opts)
 
 
+# --------------------------------------------------------------------------- batch
+BATCH = [p for p in RENDER if p.name != "face"]   # the photo comes from the template and the rows
+
+
+@command(BATCH)
+def batch(template: Path = typer.Argument(..., help="YAML template with {{column}} placeholders."),
+          rows: Path = typer.Argument(..., help="Rows: .csv/.tsv (a header row naming the columns) or .jsonl."),
+          out: Path = typer.Option(..., "-o", "--out", help="Output folder: one .mp4 (+ .srt, .vtt) per row and "
+                                                         "report.csv."),
+          name: Optional[str] = typer.Option(None, help='Output file names, e.g. "{{company}}-{{name}}" '
+                                                        "(default: the row number)."),
+          optional: list[str] = typer.Option([], "--optional", help="A column that may be empty (repeatable)."),
+          check: bool = typer.Option(False, help="Validate and plan every row; render nothing."),
+          use_ray: bool = typer.Option(False, "--ray", help="Run the scenes as Ray tasks (extra [cluster]); a local "
+                                                            "Ray with --jobs CPUs unless --ray-address."),
+          ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (implies --ray); the cache "
+                                                               "folder, OUTDIR and inputs must be on shared storage."),
+          opts: dict = None):
+    """Personalised videos in bulk: one video per row, shared scenes rendered once."""
+    from avatar.api import batch as run
+    from avatar.build.batch import BatchInvalid
+
+    executor = "ray" if use_ray or ray_address else "local"
+    opts = {**opts, "jobs": opts["jobs"] or None}
+    try:
+        with ProgressBars() as bars:
+            result = run(template, rows, out, name=name, optional=optional, check=check, executor=executor,
+                         ray_address=ray_address, on_progress=bars, **opts)
+    except BatchInvalid as e:
+        for problem in e.problems:   # one line each (not through the log handler, which wraps lines)
+            typer.echo(f"error: {problem}", err=True)
+        raise AvatarError(f"{len(e.problems)} problem(s) in {rows} or {template}: nothing was rendered") from None
+    if check:
+        typer.echo(f"{rows}: OK, {len(result)} row(s)")
+    done(result.summary())
+    for r in result.failed:
+        typer.echo(f"failed: row {r.row}: {r.error}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
 # --------------------------------------------------------------------------- cache
 def _cache(opts: dict):
     from avatar.build.cache import SceneCache, cache_root

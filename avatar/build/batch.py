@@ -348,8 +348,8 @@ def output_name(text: str) -> str:
     """A safe file name (no folders, no leading dots, no reserved names); '' when nothing is left."""
     from pathvalidate import sanitize_filename
 
-    name = sanitize_filename(" ".join(text.split()), replacement_text="_", platform="universal", max_len=200)
-    return name.lstrip(". ").rstrip(". ")
+    name = sanitize_filename(" ".join(text.split()), replacement_text="-", platform="universal", max_len=200)
+    return name.strip(" .-")
 
 
 def _inside(outdir: Path, name: str) -> Path:
@@ -424,6 +424,8 @@ def prepare(template: Path, rows_path: Path, outdir: Path, *, name: str | None =
     used = tpl.columns | name_cols
     warnings = [str(AvatarError(f"column {c!r} is not used by any placeholder", path=where, line=1))
                 for c in columns if c not in used]
+    for w in warnings:
+        log.warning(w)
     required: dict[str, list[str]] = {}
     for p in tpl.placeholders:
         for c in p.columns - set(optional):
@@ -446,17 +448,19 @@ def prepare(template: Path, rows_path: Path, outdir: Path, *, name: str | None =
         for c in empty:
             problem(f"no value, but {', '.join(sorted(set(required[c])))} uses it", [c],
                     hint=f"give every row a value, or --optional {c}")
-        if empty:
-            continue
         try:
             deck = apply_options(tpl.deck(values, rows_dir), **(options or {}))
+            if empty:   # the other columns were checked; the empty ones would only repeat their problem
+                continue
             plans = plan(deck, digests)
             label = _render(name_tpl, values, "--name", name_cols) if name_tpl else f"{row.number:0{width}d}"
         except RowProblem as e:
-            problem(e.message, e.columns, e.hint)
+            if not set(e.columns) & set(empty):
+                problem(e.message, e.columns, e.hint)
             continue
         except AvatarError as e:   # found by the loader or the planner: names the template's file:line
-            problem(str(e))
+            if not empty:
+                problem(str(e))
             continue
         fname = output_name(label)
         if not fname:
@@ -594,8 +598,6 @@ def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: s
     if outdir.exists() and not outdir.is_dir():
         raise AvatarError("is a file, not a folder", path=outdir, hint="-o names the output folder")
     todo_jobs, warnings = prepare(Path(template), rows_path, outdir, name=name, optional=optional, options=options)
-    for w in warnings:
-        log.warning(w)
     store = SceneCache(cache_root(cache_dir))
     unchanged = {id(j) for j in todo_jobs if cache and j.unchanged()}
     report_rows = {id(j): ReportRow(j.row.number, "unchanged", j.out.name) for j in todo_jobs if id(j) in unchanged}
