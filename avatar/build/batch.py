@@ -78,6 +78,8 @@ class BatchResult:
     scenes_failed: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    scene_seconds: dict[str, float] = field(default_factory=dict)   # key -> its render time (worker side)
+    join_seconds: dict[int, float] = field(default_factory=dict)    # row -> its join time
 
     def __iter__(self) -> Iterator[ReportRow]:
         return iter(self.rows)
@@ -616,7 +618,7 @@ def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: s
     for j in work:
         for k in set(j.keys):
             users[k] = users.get(k, 0) + 1
-    scene_seconds: dict[str, float] = {}
+    scene_seconds = result.scene_seconds
     n_rows, n_scenes = len(todo_jobs), len(done) + len(todo)
     cached = f"{len(done)} cached" if done else ""
 
@@ -637,6 +639,7 @@ def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: s
         from avatar.files import write_text
 
         share = sum(scene_seconds.get(k, 0.0) / users[k] for k in set(job.keys))
+        result.join_seconds[job.row.number] = res.get("seconds", 0.0)
         seconds = share + res.get("seconds", 0.0)
         if "error" in res:
             row = ReportRow(job.row.number, "failed", "", seconds, res["error"])
