@@ -294,7 +294,8 @@ def batch(template: Path = typer.Argument(..., help="YAML template with {{column
                                                          "report.csv."),
           name: Optional[str] = typer.Option(None, help='Output file names, e.g. "{{company}}-{{name}}" '
                                                         "(default: the row number)."),
-          optional: list[str] = typer.Option([], "--optional", help="A column that may be empty (repeatable)."),
+          optional: list[str] = typer.Option([], "--optional", metavar="COLUMN", help="A column that may be empty "
+                                                                                   "(repeatable)."),
           check: bool = typer.Option(False, help="Validate and plan every row; render nothing."),
           use_ray: bool = typer.Option(False, "--ray", help="Run the scenes as Ray tasks (extra [cluster]); a local "
                                                             "Ray with --jobs CPUs unless --ray-address."),

@@ -34,7 +34,8 @@ scenes:
 ROWS = [("Alice", "Acme", "faces/a.png"), ("Bob", "Acme", "faces/a.png"), ("Carol", "Beta", "faces/a.png")]
 
 
-def _setup(folder: Path, rows=ROWS, template: str = TEMPLATE, columns=("name", "company", "photo")) -> tuple[Path, Path]:
+def _setup(folder: Path, rows=ROWS, template: str = TEMPLATE,
+           columns=("name", "company", "photo")) -> tuple[Path, Path]:
     from PIL import Image
 
     from avatar.resources import default_photo
