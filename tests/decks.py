@@ -12,29 +12,46 @@ P_NS = "http://schemas.openxmlformats.org/presentationml/2006/main"
 
 def click_timing(spid: int, paragraphs: list[int]):
     """<p:timing>: one click per paragraph index in `paragraphs`, each an Appear entrance."""
+    return timing([[(spid, para, "entr", "clickEffect")] for para in paragraphs])
+
+
+def timing(groups: list[list[tuple]]):
+    """<p:timing> of the main sequence `groups`: each group a list of effects
+    (shape id, paragraph index or None, presetClass "entr"/"exit"/"emph", nodeType
+    "clickEffect"/"withEffect"/"afterEffect"); a group whose first effect is a clickEffect
+    waits for a click."""
     from lxml import etree
 
-    groups = []
     ids = iter(range(3, 10_000))
-    for para in paragraphs:
-        a, b, c, d = next(ids), next(ids), next(ids), next(ids)
-        groups.append(
-            f'<p:par><p:cTn id="{a}" fill="hold"><p:stCondLst><p:cond delay="indefinite"/></p:stCondLst>'
-            f'<p:childTnLst><p:par><p:cTn id="{b}" fill="hold"><p:stCondLst><p:cond delay="0"/></p:stCondLst>'
-            f'<p:childTnLst><p:par><p:cTn id="{c}" presetID="1" presetClass="entr" presetSubtype="0" fill="hold" '
-            f'grpId="0" nodeType="clickEffect"><p:stCondLst><p:cond delay="0"/></p:stCondLst><p:childTnLst>'
-            f'<p:set><p:cBhvr><p:cTn id="{d}" dur="1" fill="hold"><p:stCondLst><p:cond delay="0"/></p:stCondLst>'
-            f'</p:cTn><p:tgtEl><p:spTgt spid="{spid}"><p:txEl><p:pRg st="{para}" end="{para}"/></p:txEl>'
-            f'</p:spTgt></p:tgtEl><p:attrNameLst><p:attrName>style.visibility</p:attrName></p:attrNameLst>'
-            f'</p:cBhvr><p:to><p:strVal val="visible"/></p:to></p:set></p:childTnLst></p:cTn></p:par>'
-            f'</p:childTnLst></p:cTn></p:par></p:childTnLst></p:cTn></p:par>')
+    pars = []
+    for group in groups:
+        effects = []
+        for spid, para, cls, node in group:
+            c, d = next(ids), next(ids)
+            target = (f'<p:spTgt spid="{spid}"><p:txEl><p:pRg st="{para}" end="{para}"/></p:txEl></p:spTgt>'
+                      if para is not None else f'<p:spTgt spid="{spid}"/>')
+            value = "hidden" if cls == "exit" else "visible"
+            effects.append(
+                f'<p:par><p:cTn id="{c}" presetID="1" presetClass="{cls}" presetSubtype="0" fill="hold" '
+                f'grpId="0" nodeType="{node}"><p:stCondLst><p:cond delay="0"/></p:stCondLst><p:childTnLst>'
+                f'<p:set><p:cBhvr><p:cTn id="{d}" dur="1" fill="hold"><p:stCondLst><p:cond delay="0"/>'
+                f'</p:stCondLst></p:cTn><p:tgtEl>{target}</p:tgtEl><p:attrNameLst><p:attrName>style.visibility'
+                f'</p:attrName></p:attrNameLst></p:cBhvr><p:to><p:strVal val="{value}"/></p:to></p:set>'
+                f'</p:childTnLst></p:cTn></p:par>')
+        a, b = next(ids), next(ids)
+        start = ('<p:cond delay="indefinite"/>' if group[0][3] == "clickEffect"
+                 else '<p:cond delay="indefinite"/><p:cond evt="onBegin" delay="0"><p:tn val="2"/></p:cond>')
+        pars.append(f'<p:par><p:cTn id="{a}" fill="hold"><p:stCondLst>{start}</p:stCondLst><p:childTnLst>'
+                    f'<p:par><p:cTn id="{b}" fill="hold"><p:stCondLst><p:cond delay="0"/></p:stCondLst>'
+                    f'<p:childTnLst>{"".join(effects)}</p:childTnLst></p:cTn></p:par></p:childTnLst></p:cTn></p:par>')
+    spids = sorted({e[0] for g in groups for e in g})
+    blds = "".join(f'<p:bldP spid="{s}" grpId="0" build="p"/>' for s in spids)
     xml = (f'<p:timing xmlns:p="{P_NS}"><p:tnLst><p:par><p:cTn id="1" dur="indefinite" restart="never" '
            f'nodeType="tmRoot"><p:childTnLst><p:seq concurrent="1" nextAc="seek"><p:cTn id="2" dur="indefinite" '
-           f'nodeType="mainSeq"><p:childTnLst>{"".join(groups)}</p:childTnLst></p:cTn>'
+           f'nodeType="mainSeq"><p:childTnLst>{"".join(pars)}</p:childTnLst></p:cTn>'
            f'<p:prevCondLst><p:cond evt="onPrev" delay="0"><p:tgtEl><p:sldTgt/></p:tgtEl></p:cond></p:prevCondLst>'
            f'<p:nextCondLst><p:cond evt="onNext" delay="0"><p:tgtEl><p:sldTgt/></p:tgtEl></p:cond></p:nextCondLst>'
-           f'</p:seq></p:childTnLst></p:cTn></p:par></p:tnLst><p:bldLst><p:bldP spid="{spid}" grpId="0" '
-           f'build="p"/></p:bldLst></p:timing>')
+           f'</p:seq></p:childTnLst></p:cTn></p:par></p:tnLst><p:bldLst>{blds}</p:bldLst></p:timing>')
     return etree.fromstring(xml)
 
 

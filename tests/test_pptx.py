@@ -283,16 +283,17 @@ def test_yaml_extends_a_deck(sample, tmp_path):
     assert deck.scenes[1].avatar.layout == "side"        # the slide's own option still wins
 
 
-def test_odp_deck(cache, tmp_path):
-    """An .odp (made here by LibreOffice from a pptx): notes, hidden slide and builds survive."""
+@pytest.mark.parametrize("fmt", ["odp", "ppt"])
+def test_odp_and_ppt_decks(cache, tmp_path, fmt):
+    """An .odp / .ppt (made here by LibreOffice from a pptx): notes, hidden slide and builds survive."""
     from avatar.script import load
     from avatar.script.deck import office
 
     src = decks.sample_deck(tmp_path, "made.pptx")
-    odp = office.convert([src], "odp", tmp_path / "odp", timeout=120, what=str(src))[0]
+    other = office.convert([src], fmt, tmp_path / fmt, timeout=120, what=str(src))[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deck = load(odp)
+        deck = load(other)
     assert [s.narration for s in deck.scenes][:3] == [
         "Welcome to the quarterly review.", "This slide shows a picture.",
         "First alpha. [next] Then beta. [next] And finally gamma."]
@@ -414,3 +415,24 @@ def test_slide_pages_model():
         Slide(layout="pdf", pdf="x.pdf", page=1, pages=[1, 2])
     with pytest.raises(ValidationError, match="1-based"):
         Slide(layout="pdf", pdf="x.pdf", pages=[0, 1])
+
+
+def test_build_states_from_timing():
+    """Clicks, auto-start effects, exits, emphasis-only clicks and whole-shape builds (XML only)."""
+    from avatar.script.deck.pptx import SlideInfo, build_states
+
+    prs = decks.new_deck()
+    s = decks.text_slide(prs, "T", ["a", "b", "c"])
+    el = s._element
+    el.append(decks.timing([
+        [(9, None, "entr", "afterEffect")],                               # plays at once: shown from the start
+        [(4, 1, "entr", "clickEffect"), (7, None, "entr", "withEffect")],  # click 1: paragraph 1 and shape 7
+        [(4, 0, "emph", "clickEffect")],                                  # click 2: emphasis only, nothing changes
+        [(4, 2, "entr", "clickEffect"), (7, None, "exit", "afterEffect")],  # click 3: paragraph 2 in, shape 7 out
+    ]))
+    states = build_states(el)
+    assert states == [frozenset({("4", 1), ("7", None), ("4", 2)}), frozenset({("4", 2)}), frozenset({("4", 2)}),
+                      frozenset({("7", None)})]
+    info = SlideInfo(number=1, states=states)
+    assert len(info.distinct) == 3                     # click 2 reuses the page of click 1
+
