@@ -215,7 +215,7 @@ def init(name: str = typer.Argument(..., help="Base name for the starter files."
 
 
 # --------------------------------------------------------------------------- convert
-@app.command()
+@command()
 def convert(deck: Path = typer.Argument(..., help="PowerPoint or LibreOffice deck: .pptx, .odp or .ppt."),
             out: Path = typer.Option(..., "-o", "--out", help="Output .yaml (the slides go to OUT.slides.pdf)."),
             read_titles: bool = typer.Option(False, help="Slides without speaker notes: read their title."),
@@ -227,8 +227,8 @@ def convert(deck: Path = typer.Argument(..., help="PowerPoint or LibreOffice dec
         raise AvatarError(f"{deck}: convert reads a deck ({', '.join(DECK_SUFFIXES)})",
                           hint="YAML, Markdown and text scripts render as they are: avatar render SCRIPT")
     yaml_path, pdf_path = convert_deck(deck, out, read_titles=read_titles, force=force)
-    typer.echo(f"wrote {yaml_path} and {pdf_path}; render it with: avatar render {yaml_path} -o "
-               f"{yaml_path.with_suffix('.mp4')}")
+    done(f"wrote {yaml_path} and {pdf_path}; render it with: avatar render {yaml_path} -o "
+         f"{yaml_path.with_suffix('.mp4')}")
 
 
 # --------------------------------------------------------------------------- speak

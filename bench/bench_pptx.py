@@ -56,7 +56,7 @@ def main() -> None:
     if not (shutil.which("soffice") or shutil.which("libreoffice") or os.environ.get("AVATAR_SOFFICE")):
         sys.exit("LibreOffice is missing: apt-get install libreoffice-impress")
 
-    from avatar.pipeline import render
+    from avatar.api import render
     from avatar.script import load
     from avatar.script.deck import office
     from avatar.script.deck import converted

@@ -46,11 +46,13 @@ def sample(cache, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rendered(sample, tmp_path_factory):
-    from avatar.pipeline import render
+    from avatar.api import render
 
     path, _, _ = sample
     out = tmp_path_factory.mktemp("render") / "talk.mp4"
-    result = render(path, out, preview=True, cache_dir=out.parent / "scenes")
+    with warnings.catch_warnings():                  # the deck's warnings: see test_one_scene_per_visible_slide
+        warnings.simplefilter("ignore")
+        result = render(path, out, preview=True, jobs=1, cache_dir=out.parent / "scenes")
     return out, result
 
 
@@ -165,7 +167,7 @@ def _timeline(pres):
 def test_render_scene_durations_and_pages(sample, rendered):
     from avatar.compose import load_theme
     from avatar.compose.layout import plan_layout
-    from avatar.pipeline import apply_options
+    from avatar.api import apply_options
     from avatar.video import probe
 
     _, pres, _ = sample
@@ -201,7 +203,7 @@ def _step_page(scene, entry, frame: int, fps: float) -> int:
 def test_build_steps_at_next_times(sample, rendered):
     from avatar.compose import load_theme
     from avatar.compose.layout import plan_layout
-    from avatar.pipeline import apply_options
+    from avatar.api import apply_options
 
     _, pres, _ = sample
     out, _ = rendered
@@ -277,7 +279,9 @@ def test_yaml_extends_a_deck(sample, tmp_path):
     path, pres, _ = sample
     over = tmp_path / "over.yaml"
     over.write_text(f"extends: {path}\ntitle: My title\navatar: {{layout: none}}\nvoice: joe-slow\n")
-    deck = load(over)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deck = load(over)
     assert deck.title == "My title" and deck.avatar.layout == "none" and deck.voice.preset == "joe-slow"
     assert [s.narration for s in deck.scenes] == [s.narration for s in pres.scenes]
     assert deck.scenes[1].avatar.layout == "side"        # the slide's own option still wins
