@@ -139,7 +139,7 @@ def sample_deck(folder: Path, name: str = "deck.pptx") -> Path:
     s.placeholders[1].text = "Numbers and plans"
     s.notes_slide.notes_text_frame.text = "Welcome to the quarterly review."
     picture_slide(prs, "The picture", test_image(folder / "picture.png"),
-                  notes="[layout: side]\nThis slide shows a picture.", fade=True)
+                  notes="[layout: side]\nThis slide shows a picture.\nColours: red and blue.", fade=True)
     text_slide(prs, "Three steps", ["Alpha point", "Beta point", "Gamma point"], build=True,
                notes="First alpha. [next] Then beta. [next] And finally gamma.")
     hidden = text_slide(prs, "Hidden", ["Never shown"], notes="This is never said.")

@@ -74,7 +74,7 @@ def test_one_scene_per_visible_slide(sample):
     assert all(s.slide.layout == "pdf" and s.slide.pdf == pres.scenes[0].slide.pdf for s in pres.scenes)
     # notes -> narration; the [layout: side] option is taken out of it
     assert pres.scenes[0].narration == "Welcome to the quarterly review."
-    assert pres.scenes[1].narration == "This slide shows a picture."
+    assert pres.scenes[1].narration == "This slide shows a picture.\nColours: red and blue."
     assert pres.scenes[1].avatar.layout == "side" and pres.avatar.layout == "pip"
     assert "never said" not in " ".join(s.narration for s in pres.scenes)
     # no notes: a silent scene of the default length, and a warning naming the slide
@@ -232,7 +232,7 @@ def test_captions_are_the_notes(rendered):
     out, _ = rendered
     subs = list(srt.parse(out.with_suffix(".srt").read_text()))
     text = " ".join(" ".join(s.content.split()) for s in subs)
-    assert text == ("Welcome to the quarterly review. This slide shows a picture. "
+    assert text == ("Welcome to the quarterly review. This slide shows a picture. Colours: red and blue. "
                     "First alpha. Then beta. And finally gamma.")
 
 
@@ -261,6 +261,7 @@ def test_convert_writes_yaml_that_renders_the_same(sample, tmp_path, capsys):
     assert again.scenes[1].avatar.layout == "side" and again.transition == "cut"
     assert again.scenes[3].duration == 3.0
     # a second convert does not overwrite the edited files without --force
+    assert "narration: |" in text                          # the two-line notes, as a block
     out.write_text(text.replace("This slide shows a picture.", "My own words."))
     code, err = _cli(["convert", str(path), "-o", str(out)], capsys)
     assert code == 2 and "--force" in err and err.count("\n") == 1
@@ -299,7 +300,7 @@ def test_odp_and_ppt_decks(cache, tmp_path, fmt):
         warnings.simplefilter("ignore")
         deck = load(other)
     assert [s.narration for s in deck.scenes][:3] == [
-        "Welcome to the quarterly review.", "This slide shows a picture.",
+        "Welcome to the quarterly review.", "This slide shows a picture.\nColours: red and blue.",
         "First alpha. [next] Then beta. [next] And finally gamma."]
     assert len(deck.scenes) == 4 and deck.scenes[1].avatar.layout == "side"
     assert deck.scenes[2].slide.pages == [3, 4, 5]

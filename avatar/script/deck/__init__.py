@@ -419,7 +419,7 @@ def _yaml_text(data: dict, numbers: list[int], slides, header: str) -> str:
             m["avatar"] = flow(avatar)
         m["slide"] = flow(scene["slide"])
         narration = scene.get("narration", "")
-        m["narration"] = LiteralScalarString(narration + "\n") if "\n" in narration else narration
+        m["narration"] = LiteralScalarString(narration) if "\n" in narration else narration
         for key in ("voice", "transition", "duration", "pause_before", "pause_after"):
             if key in scene:
                 value = scene[key]

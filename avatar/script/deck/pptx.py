@@ -161,7 +161,9 @@ def write_variant(src: Path, dest: Path, shown: dict[int, frozenset]) -> None:
 def _hide(sld, hidden: frozenset) -> None:
     shapes = {}
     for c in sld.iterfind(".//p:cSld/p:spTree//p:cNvPr", NS):
-        shapes.setdefault(c.get("id"), c.getparent().getparent())     # p:cNvPr < p:nvXxPr < the shape
+        shape = c.getparent().getparent()                             # p:cNvPr < p:nvXxPr < the shape
+        if _local(shape) != "spTree":                                 # (the tree's own id is no shape)
+            shapes.setdefault(c.get("id"), shape)
     whole = set()
     for spid, para in hidden:
         shape = shapes.get(spid)
