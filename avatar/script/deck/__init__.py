@@ -36,10 +36,14 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avatar.errors import AvatarError
 
 from avatar.script import DECK_SUFFIXES
+
+if TYPE_CHECKING:
+    from avatar.script.models import Presentation
 
 FORMAT = 1                     # bump when what the cache holds changes
 NO_NOTES_SECONDS = 3.0         # a slide without narration is shown this long
@@ -57,7 +61,7 @@ class Converted:
 
 
 # --------------------------------------------------------------------------- load
-def load_deck(path: str | Path, *, read_titles: bool = False) -> "Presentation":  # noqa: F821
+def load_deck(path: str | Path, *, read_titles: bool = False) -> Presentation:
     """A validated Presentation from a deck: one scene per visible slide."""
     from avatar.script.build import build
 
@@ -85,7 +89,8 @@ def deck_tree(path: Path, *, read_titles: bool = False) -> tuple[dict, dict]:
         which = ", ".join(map(str, silent))
         warnings.warn(f"{shown}: slide{'s' if len(silent) > 1 else ''} {which} "
                       f"{'have' if len(silent) > 1 else 'has'} no speaker notes: shown for "
-                      f"{NO_NOTES_SECONDS:g} s without narration (write notes, or use --read-titles)", stacklevel=2)
+                      f"{NO_NOTES_SECONDS:g} s without narration (write notes, or `avatar convert --read-titles` "
+                      "to read the titles)", stacklevel=2)
     kinds = [s["transition"] for s in conv.slides[1:]]
     common = max(("cut", "crossfade"), key=kinds.count) if kinds else "crossfade"
     for scene, s in zip(scenes[1:], conv.slides[1:]):
@@ -125,7 +130,8 @@ def _scene(s: dict, pdf: Path, shown: str, read_titles: bool) -> dict:
                           f"{steps} build step{'s' if steps != 1 else ''}", path=shown, field=label,
                           hint="one [next] per click of the slide's animations")
     if read_titles and not _spoken(narration) and s["title"]:
-        narration = f"{s['title']}. {narration}".strip()
+        title = s["title"] if s["title"][-1] in ".!?" else f"{s['title']}."
+        narration = f"{title} {narration}".strip()
     slide: dict = {"layout": "pdf", "pdf": str(pdf)}
     if steps:
         slide.update(pages=list(s["pages"]), reveal=True)
