@@ -384,15 +384,40 @@ def test_deck_errors(cache, tmp_path, capsys, monkeypatch):
     fails(fresh, "LibreOffice is not installed", "apt-get install libreoffice-impress")
 
 
-def test_missing_font_is_named(cache, tmp_path):
+def test_picture_build_and_missing_font(cache, tmp_path, capsys):
+    """A whole shape (a picture) that flies in on a click, text in a font the machine lacks."""
+    import pypdfium2 as pdfium
+
     from avatar.script import load
 
-    path = _deck_with(tmp_path, "Hello there.", font="NoSuchFont Xyz")
+    prs = decks.new_deck()
+    s = decks.text_slide(prs, "Picture on click", ["Look"], font="NoSuchFont Xyz",
+                         notes="Here it comes. [next] There it is.")
+    pic = s.shapes.add_picture(str(decks.test_image(tmp_path / "p.png")), 0, 0)
+    s._element.append(decks.timing([[(pic.shape_id, None, "entr", "clickEffect")]]))
+    path = tmp_path / "pic.pptx"
+    prs.save(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        load(path)
+        deck = load(path)
     fonts = [str(w.message) for w in caught if "not installed" in str(w.message)]
     assert len(fonts) == 1 and "NoSuchFont Xyz" in fonts[0]
+    slide = deck.scenes[0].slide
+    assert slide.pages == [1, 2] and slide.reveal
+    doc = pdfium.PdfDocument(str(slide.pdf))
+    try:
+        before, after = (np.asarray(doc[i].render(scale=0.3).to_pil().convert("RGB")).astype(int) for i in (0, 1))
+    finally:
+        doc.close()
+    red = [((im[..., 0] > 180) & (im[..., 1] < 80) & (im[..., 2] < 80)).mean() for im in (before, after)]
+    assert red[0] == 0 and red[1] > 0.01                 # the picture is only on the second page
+    assert np.abs(before - after).max(axis=2)[before.shape[0] // 2:, before.shape[1] // 2:].max() == 0
+    # `avatar check` on the deck: served from the cache, one scene
+    try:
+        main(["check", str(path)])
+    except SystemExit as e:
+        assert e.code in (None, 0)
+    assert "scenes    1 (1 with slides)" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- notes options (no LibreOffice)
