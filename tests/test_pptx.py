@@ -466,3 +466,26 @@ def test_build_states_from_timing():
     info = SlideInfo(number=1, states=states)
     assert len(info.distinct) == 3                     # click 2 reuses the page of click 1
 
+
+
+def test_next_markers_are_counted_against_reveal_items(tmp_path):
+    """[next] markers are checked against what a slide reveals: pdf build pages, two_columns items."""
+    from avatar.script import load
+
+    pdf = tmp_path / "p.pdf"
+    from PIL import Image
+
+    Image.new("RGB", (64, 36), "white").save(pdf, save_all=True,
+                                            append_images=[Image.new("RGB", (64, 36), "gray")])
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(f"scenes:\n  - slide: {{layout: pdf, pdf: {pdf}, pages: [1, 2], reveal: true}}\n"
+                  "    narration: One. [next] Two.\n"
+                  "  - slide: {layout: two_columns, left: [a], right: [b], reveal: true}\n"
+                  "    narration: A. [next] B. [next] done.\n")
+    deck = load(ok)
+    assert deck.scenes[0].slide.reveal_items == [""] and deck.scenes[1].slide.reveal_items == ["a", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"scenes:\n  - slide: {{layout: pdf, pdf: {pdf}, pages: [1, 2], reveal: true}}\n"
+                   "    narration: One. [next] Two. [next] Three.\n")
+    with pytest.raises(AvatarError, match=r"bad.yaml:3: scenes\[0\].narration: 2 \[next\] markers but only 1 page step"):
+        load(bad)
