@@ -6,6 +6,7 @@ module folder); the error cases fail before any LibreOffice run.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -113,7 +114,11 @@ def test_conversion_is_cached_and_verified(sample, cache, monkeypatch):
     with pytest.raises(AvatarError, match="AVATAR_SOFFICE"):           # so it converts again
         converted(path)
     monkeypatch.delenv("AVATAR_SOFFICE")
+    stale = pdf.parent.parent / ".tmp-killed"           # what a killed conversion leaves behind
+    stale.mkdir()
+    os.utime(stale, (1e9, 1e9))
     again = converted(path)
+    assert not stale.exists()
     assert again.pdf == pdf and len(again.slides) == 4
     assert [p.name for p in pdf.parent.iterdir()] and sorted(p.name for p in pdf.parent.iterdir()) == [
         "deck.json", "deck.pdf"]

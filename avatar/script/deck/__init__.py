@@ -265,6 +265,7 @@ def converted(path: str | Path) -> Converted:
         return hit
     try:
         root.mkdir(parents=True, exist_ok=True)
+        _drop_stale(root)
         work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     except OSError as e:
         raise AvatarError(f"cannot write the deck cache {root}: {e.strerror or e}",
@@ -283,6 +284,18 @@ def converted(path: str | Path) -> Converted:
     if hit is None:
         raise AvatarError(f"the converted deck in {final} does not verify", hint="is the disk full?")
     return hit
+
+
+def _drop_stale(root: Path, age: float = 24 * 3600) -> None:
+    """Work folders left by conversions that were killed (a day old: no conversion runs that long)."""
+    import time
+
+    for p in root.glob(".tmp-*"):
+        try:
+            if time.time() - p.stat().st_mtime > age:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _read_cache(folder: Path) -> Converted | None:
