@@ -22,7 +22,7 @@ from avatar.errors import AvatarError
 from avatar.progress import ProgressCallback, report
 from avatar.script.models import AvatarSpec, Presentation, VoiceSpec
 
-SCRIPT_SUFFIXES = {".yaml", ".yml", ".md", ".markdown", ".txt"}
+SCRIPT_SUFFIXES = {".yaml", ".yml", ".md", ".markdown", ".txt", ".pptx", ".odp", ".ppt"}
 
 
 @dataclass

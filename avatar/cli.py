@@ -214,6 +214,23 @@ def init(name: str = typer.Argument(..., help="Base name for the starter files."
         typer.echo(f"wrote {p}")
 
 
+# --------------------------------------------------------------------------- convert
+@command()
+def convert(deck: Path = typer.Argument(..., help="PowerPoint or LibreOffice deck: .pptx, .odp or .ppt."),
+            out: Path = typer.Option(..., "-o", "--out", help="Output .yaml (the slides go to OUT.slides.pdf)."),
+            read_titles: bool = typer.Option(False, help="Slides without speaker notes: read their title."),
+            force: bool = typer.Option(False, help="Overwrite OUT.yaml and OUT.slides.pdf if they exist.")):
+    """Convert a deck into an editable YAML presentation (LibreOffice renders the slides)."""
+    from avatar.script.deck import DECK_SUFFIXES, convert_deck
+
+    if deck.suffix.lower() not in DECK_SUFFIXES:
+        raise AvatarError(f"{deck}: convert reads a deck ({', '.join(DECK_SUFFIXES)})",
+                          hint="YAML, Markdown and text scripts render as they are: avatar render SCRIPT")
+    yaml_path, pdf_path = convert_deck(deck, out, read_titles=read_titles, force=force)
+    done(f"wrote {yaml_path} and {pdf_path}; render it with: avatar render {yaml_path} -o "
+         f"{yaml_path.with_suffix('.mp4')}")
+
+
 # --------------------------------------------------------------------------- speak
 @command()
 def speak(script: str = typer.Argument(..., help="A script file, or the text to speak."),

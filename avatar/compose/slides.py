@@ -348,7 +348,10 @@ class _Drawer:
         if self.slide.pdf is None:
             return
         x0, y0, x1, y1 = self.content
-        page = render_pdf_page(self.path(self.slide.pdf), self.slide.page or 1, (x1 - x0, y1 - y0))
+        pages = self.slide.pages
+        number = (pages[-1 if self.revealed is None else min(self.revealed, len(pages) - 1)] if pages
+                  else self.slide.page or 1)   # build steps: the page of the step reached so far
+        page = render_pdf_page(self.path(self.slide.pdf), number, (x1 - x0, y1 - y0))
         self.img.paste(page, (x0 + (x1 - x0 - page.width) // 2, y0 + (y1 - y0 - page.height) // 2))
 
 

@@ -1,7 +1,8 @@
-"""Scripts -> Presentation: YAML templates, Markdown decks, plain text.
+"""Scripts -> Presentation: YAML templates, Markdown decks, PowerPoint/ODP decks, plain text.
 
     from avatar.script import load, from_text
-    deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, anything else: plain text
+    deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, .pptx/.odp/.ppt deck
+                                    # (avatar.script.deck), anything else: plain text
     deck = from_text("Hello there. [pause 0.5s] Welcome!")
 
 Every problem with the input raises avatar.errors.AvatarError with one line that names
@@ -16,6 +17,7 @@ from avatar.script.models import Presentation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
+DECK_SUFFIXES = (".pptx", ".odp", ".ppt")      # LibreOffice renders them (avatar.script.deck)
 
 
 def load(path: str | Path) -> Presentation:
@@ -28,6 +30,9 @@ def load(path: str | Path) -> Presentation:
     if suffix in MARKDOWN_SUFFIXES:
         from avatar.script.markdown import load_markdown
         return load_markdown(path)
+    if suffix in DECK_SUFFIXES:
+        from avatar.script.deck import load_deck
+        return load_deck(path)
     from avatar.script.text import load_text
     return load_text(path)
 

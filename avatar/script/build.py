@@ -315,9 +315,10 @@ def _check_narration(pres: Presentation, locs: Locs, default: Loc, texts: dict[s
             raise AvatarError(str(e), path=file, line=line, field=field_name(at)) from None
         if scene.slide is not None and scene.slide.reveal:
             n_next = sum(isinstance(s, markup.Marker) and s.name == "next" for s in segments)
-            if n_next > len(scene.slide.bullets):
-                raise fail(f"{n_next} [next] markers but only {len(scene.slide.bullets)} bullet(s) to reveal",
-                           locs, at, default, hint="one [next] per bullet")
+            n_items, what = len(scene.slide.reveal_items), "page step" if scene.slide.layout == "pdf" else "bullet"
+            if n_next > n_items:
+                raise fail(f"{n_next} [next] markers but only {n_items} {what}(s) to reveal",
+                           locs, at, default, hint=f"one [next] per {what}")
 
 
 def _markup_line(narration: str, loc: Loc, texts: dict[str, str]) -> Loc:

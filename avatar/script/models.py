@@ -141,12 +141,28 @@ class Slide(Model):
     language: Optional[str] = None
     pdf: Optional[Path] = None
     page: Optional[int] = Field(None, ge=1)  # 1-based
+    pages: list[int] = Field(default_factory=list)  # pdf build steps: pages[0], then the next one at each reveal step
     background: Optional[str] = None       # per-slide background override
 
     @property
     def reveal_items(self) -> list[str]:
         """What `reveal` shows one by one: the bullets, or for two_columns the left column then the right."""
+        if self.layout == "pdf":   # steps with no words to match: at the [next] markers, else spread evenly
+            return [""] * max(0, len(self.pages) - 1)
         return [*self.left, *self.right] if self.layout == "two_columns" else list(self.bullets)
+
+    @field_validator("pages")
+    @classmethod
+    def _pages(cls, v: list[int]) -> list[int]:
+        if any(p < 1 for p in v):
+            raise ValueError("pages are 1-based: every page must be 1 or more")
+        return v
+
+    @model_validator(mode="after")
+    def _page_or_pages(self) -> "Slide":
+        if self.pages and self.page is not None:
+            raise ValueError("give page: (one page) or pages: (build steps), not both")
+        return self
 
 
 class Scene(Model):

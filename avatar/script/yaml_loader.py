@@ -24,6 +24,7 @@ from typing import Any
 from avatar.errors import AvatarError
 from avatar.resources import templates_dir
 from avatar.script.build import Locs, build, deep_merge, merge_locs, normalize, read_text
+from avatar.script import DECK_SUFFIXES
 from avatar.script.models import Presentation
 
 
@@ -76,6 +77,10 @@ def apply_extends(data: dict, locs: Locs, path: Path, texts: dict[str, str],
         cycle = " -> ".join(p.name for p in here + (target.resolve(),))
         raise AvatarError(f"cycle: {cycle}", path=file, line=line, field="extends",
                           hint="remove one of the extends")
+    if target.suffix.lower() in DECK_SUFFIXES:       # extends: deck.pptx  (its scenes, title, transitions)
+        from avatar.script.deck import deck_tree
+        parent, parent_locs = deck_tree(target)
+        return deep_merge(parent, data), merge_locs(parent_locs, locs, data)
     if target.suffix.lower() not in (".yaml", ".yml"):
         raise AvatarError(f"can only extend a YAML file, not {target.name}", path=file, line=line,
                           field="extends")
