@@ -147,3 +147,33 @@ def test_get_renderer():
     assert isinstance(r, WarpRenderer) and isinstance(r, Renderer)
     with pytest.raises(AvatarError):
         get_renderer("nonsense")
+
+
+def _affines_by_solve(src, dst):
+    """The renderer's former per-triangle numpy.linalg.solve (reference for the closed form)."""
+    k = len(src)
+    D = np.concatenate([dst, np.ones((k, 3, 1))], axis=2)
+    bad = np.abs(np.linalg.det(D)) < 1e-6
+    D[bad] = np.eye(3)
+    S = src.copy()
+    S[bad] = np.eye(3)[:, :2]
+    A = np.concatenate([np.linalg.solve(D, S).transpose(0, 2, 1), np.array([[[1, 0, 0], [0, 1, 0]]], float)])
+    A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
+    return A.astype(np.float32)
+
+
+def test_closed_form_affines_equal_the_solve():
+    from avatar.render.warp import _affines
+
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 512, (2000, 3, 2))
+    dst = src + rng.normal(0, 8, src.shape)
+    dst[:5] = dst[:5, :1]                          # collapsed triangles: the identity
+    dst[5:10, 2] = (dst[5:10, 0] + dst[5:10, 1]) / 2   # a vertex on the opposite edge: degenerate too
+    A, ref = _affines(src, dst), _affines_by_solve(src, dst)
+    assert A.shape == ref.shape == (2001, 2, 3) and A.dtype == np.float32
+    np.testing.assert_allclose(A, ref, rtol=1e-5, atol=1e-3)
+    assert np.array_equal(A[:10], np.broadcast_to(np.float32([[1, 0, 0], [0, 1, 0]]), (10, 2, 3)))
+    # each map takes its dst triangle onto its src triangle
+    ones = np.concatenate([dst[10:], np.ones((len(dst) - 10, 3, 1))], axis=2)
+    np.testing.assert_allclose(np.einsum("kij,kpj->kpi", A[10:-1].astype(np.float64), ones), src[10:], atol=0.05)

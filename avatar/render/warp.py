@@ -204,17 +204,25 @@ def _box(p: np.ndarray, margin: float) -> tuple[int, int, int, int]:
 
 
 def _affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(K+1, 2, 3) float32 affine maps taking each dst triangle onto its src triangle; [K] = identity."""
-    k = len(src)
-    D = np.concatenate([dst, np.ones((k, 3, 1))], axis=2)          # rows [x, y, 1]
-    det = np.linalg.det(D)
+    """(K+1, 2, 3) float32 affine maps taking each dst triangle onto its src triangle; [K] = identity.
+
+    Closed form per triangle (vectorised): with edge matrices D = [d1 d2] (dst) and
+    S = [s1 s2] (src), the linear part is S D^-1 and the offset src0 - S D^-1 dst0.
+    Degenerate dst triangles (|det D| < 1e-6) get the identity."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
     bad = np.abs(det) < 1e-6
-    D[bad] = np.eye(3)
-    S = src.copy()
-    S[bad] = np.eye(3)[:, :2]
-    At = np.linalg.solve(D, S)                                       # (K, 3, 2)
-    A = np.concatenate([At.transpose(0, 2, 1), np.array([[[1, 0, 0], [0, 1, 0]]], float)])
-    A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
+    inv = 1.0 / np.where(bad, 1.0, det)
+    # D^-1 = [[d2y, -d2x], [-d1y, d1x]] / det; M = S D^-1 with S's columns s1, s2
+    i00, i01, i10, i11 = d2[:, 1] * inv, -d2[:, 0] * inv, -d1[:, 1] * inv, d1[:, 0] * inv
+    A = np.empty((len(src) + 1, 2, 3))
+    A[:-1, :, 0] = s1 * i00[:, None] + s2 * i10[:, None]
+    A[:-1, :, 1] = s1 * i01[:, None] + s2 * i11[:, None]
+    A[:-1, :, 2] = src[:, 0] - A[:-1, :, 0] * dst[:, 0, :1] - A[:-1, :, 1] * dst[:, 0, 1:]
+    A[-1] = A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
     return A.astype(np.float32)
 
 
