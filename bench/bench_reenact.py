@@ -9,6 +9,8 @@ renderer draws frame i from frame i's motion, and frame i is compared with the r
   box grown by 30%) and in the face box (the real frame's mesh bounding box);
 - lip-landmark error: MediaPipe re-run on the rendered frames, mean distance of the 40
   lip points to the real frame's, in % of the real outer-eye-corner distance.
+`mSSIMc`: SSIM of the same-size box centred on each picture's own lips (the rendered
+frame's re-measured ones, the static frame's own), i.e. the mouth's look without its position.
 The static baseline (the first frame repeated) is scored the same way. Per clip and
 median over clips; `1-SSIM` is the gap to the real frames.
 
@@ -66,6 +68,18 @@ def scores(real: np.ndarray, other: np.ndarray, b: tuple[int, int, int, int]) ->
     return float(ssim), float(min(psnr, 99.0))
 
 
+def centred_ssim(real, real_mesh, img, mesh, b) -> float:
+    """SSIM of box `b` of `real` against the same-size box of `img` moved onto img's own lips."""
+    if mesh is None:
+        return float("nan")
+    d = np.round(mesh[LIPS, :2].mean(0) - real_mesh[LIPS, :2].mean(0)).astype(int)
+    x0, y0, x1, y1 = b
+    h, w = img.shape[:2]
+    if x0 + d[0] < 0 or y0 + d[1] < 0 or x1 + d[0] > w or y1 + d[1] > h:
+        return float("nan")
+    return scores(real[y0:y1, x0:x1], img[y0 + d[1]:y1 + d[1], x0 + d[0]:x1 + d[0]], (0, 0, x1 - x0, y1 - y0))[0]
+
+
 def lip_error(real_mesh: np.ndarray, mesh: np.ndarray | None) -> float:
     from avatar.types import eye_distance
 
@@ -107,7 +121,8 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None) -> dic
         fb = box(m[:, :2], 0.0, real.shape[:2])
         row = {}
         for name, img, mesh in (("ours", ren, ren_mesh), ("static", static, r.meshes[0])):
-            row[name] = (*scores(real, img, mb), *scores(real, img, fb), lip_error(m, mesh))
+            row[name] = (*scores(real, img, mb), *scores(real, img, fb), lip_error(m, mesh),
+                         centred_ssim(real, m, img, mesh, mb))
         rows.append(row)
         if i in picks:
             shots[i] = (real, ren, mb)
@@ -115,7 +130,7 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None) -> dic
            "seconds": time.perf_counter() - t0, "size": static.shape[1::-1]}
     for name in ("ours", "static"):
         a = np.array([row[name] for row in rows])
-        res[name] = np.nanmean(a, axis=0) if len(a) else np.full(5, np.nan)
+        res[name] = np.nanmean(a, axis=0) if len(a) else np.full(6, np.nan)
     if strips is not None and shots:
         res["strips"] = write_strips(strips, path.stem, shots, static, r.identity.face_box)
     return res
@@ -174,7 +189,7 @@ def main() -> None:
     print(f"frames: first {args.max_frames} per clip, every {args.step}th scored; "
           f"mouth box = real lip landmarks +{MOUTH_GROW:.0%}; lip error in % of eye distance")
     head = (f"{'clip':44s} {'who':6s} {'mouthSSIM':>9s} {'1-SSIM':>7s} {'mPSNR':>6s} "
-            f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s}")
+            f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s} {'mSSIMc':>6s}")
     print(head)
     results = []
     for c in clips:
@@ -183,12 +198,12 @@ def main() -> None:
         for name in ("ours", "static"):
             s = res[name]
             print(f"{res['clip'][:44]:44s} {name:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
-                  f"{s[4]:7.2f}")
+                  f"{s[4]:7.2f} {s[5]:6.3f}")
         print(f"{'':44s} ({res['size'][0]}x{res['size'][1]}, {res['frames']} frames, {res['scored']} scored, "
               f"{res['seconds']:.1f} s)" + (f" strips: {', '.join(map(str, res['strips']))}" if 'strips' in res else ""))
     for name in ("ours", "static"):
         s = np.median(np.array([r[name] for r in results]), axis=0)
-        print(f"{'median':44s} {name:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f}")
+        print(f"{'median':44s} {name:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f}")
     above = sum(r["ours"][0] > r["static"][0] for r in results)
     print(f"mouth SSIM above the static baseline on {above}/{len(results)} clips")
 

@@ -11,8 +11,9 @@ undoing the head pose). The output has the clip's frame size, frame rate and fra
 count, frame i rendered from frame i's motion, and the clip's audio: rendered and real
 frames can be compared one to one (bench/bench_reenact.py).
 
-The renderer has no head translation or scale: a clip whose head moves across the
-picture is followed in rotation only.
+Motion has no head translation: it is measured too (the upper face's offset once the
+head pose is applied) and passed to the warp renderer beside the Motion (`shift`).
+A change of scale (the speaker leaning in) is not followed.
 """
 from __future__ import annotations
 
@@ -137,17 +138,33 @@ class Reenactment:
     meshes: list            # per frame (478, 3) float32 or None
     audio: np.ndarray       # (channels, n) float32
     sample_rate: int
+    shift: np.ndarray       # (T, 2) head translation per frame in pixels (not part of Motion)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Rendered frames at the clip's full size, frame i from frame i's motion."""
-        from avatar.render.warp import WarpRenderer
-
-        return WarpRenderer().frames(self.identity, self.motion)
+        for frame, _ in self.frames_with_landmarks():
+            yield frame
 
     def frames_with_landmarks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         from avatar.render.warp import WarpRenderer
 
-        return WarpRenderer().frames_with_landmarks(self.identity, self.motion)
+        return WarpRenderer().frames_with_landmarks(self.identity, self.motion, shift=self.shift)
+
+
+def head_shift(identity: Identity, motion: Motion, meshes: Sequence[np.ndarray | None]) -> np.ndarray:
+    """(T, 2) translation that puts the rendered upper face (rotated by the motion's head
+    pose) where the real one is, per frame (interpolated where there is no face)."""
+    from avatar.render.warp import WarpRenderer
+
+    rig, off, _ = WarpRenderer().rig(identity)
+    ok = np.array([m is not None for m in meshes], bool)
+    out = np.zeros((len(meshes), 2))
+    rigid = list(RIGID)
+    for i, m in enumerate(meshes):
+        if m is not None:
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i])
+            out[i] = np.asarray(m, np.float64)[rigid, :2].mean(0) - (tgt[rigid, :2].mean(0) + off)
+    return _fill(out, ok)
 
 
 def _open_video(path: Path) -> float:
@@ -190,7 +207,7 @@ def prepare(video: str | Path, max_frames: int | None = None) -> Reenactment:
     audio, rate = read_audio(path)
     n_audio = int(round(len(meshes) / fps * rate))      # exactly the frames' duration
     audio = audio[:, :n_audio]
-    return Reenactment(ident, motion, meshes, audio, rate)
+    return Reenactment(ident, motion, meshes, audio, rate, head_shift(ident, motion, meshes))
 
 
 def reenact(video: str | Path, out: str | Path, *, max_frames: int | None = None) -> ReenactResult:

@@ -37,6 +37,7 @@ UPPER_LIP_SHARE = 0.2         # part of an opening taken by the upper lip (the r
 BLINK_MEET = 0.85             # where the lids meet, from the upper (0) to the lower (1) lid
 BROW_LIFT = 0.09              # eyebrow raise at brow=1, in eye distances
 DEPTH_DETAIL = 0.3            # share of the mesh's fine depth relief used by head rotation
+MAX_SHIFT = 0.4              # largest head translation, in eye distances (the anchor ring stays put)
 COARSE = 4                    # smallest coarse map grid step in px (exact patches around mouth and eyes)
 COARSE_PER_EYE = 30           # coarse steps per eye distance on large faces (step up to 3 * COARSE)
 
@@ -126,8 +127,10 @@ class FaceRig:
                    rest_open=rest_open, eye=eye, depth=depth, active=active, step=step, style=mouth_style(image, lm, rest_open))
 
     # ------------------------------------------------------------------ per frame
-    def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float) -> np.ndarray:
-        """(478, 3) target landmarks in working pixels for one Motion row."""
+    def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float,
+               shift: np.ndarray | None = None) -> np.ndarray:
+        """(478, 3) target landmarks in working pixels for one Motion row; `shift` (2,) moves
+        the whole head by that many working pixels after the rotation (the anchors stay)."""
         o, wd = float(mouth[0]), float(mouth[1])
         d = wd * self.width_basis + float(blink) * self.blink_basis + float(brow) * self.brow_basis
         if self.rest_open > 0 and o < self.rest_open:
@@ -144,6 +147,8 @@ class FaceRig:
             q = lm.copy()
             q[:, 2] = self.depth
             lm[:, :2] += ((q - self.pivot) @ r.T + self.pivot - q)[:, :2]
+        if shift is not None:
+            lm[:, :2] += np.clip(shift, -MAX_SHIFT * self.eye, MAX_SHIFT * self.eye)
         return lm
 
     def backward_map(self, tgt: np.ndarray, patches: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -376,13 +381,16 @@ class WarpRenderer:
             lm *= scale
         return FaceRig.build(region, lm), (x0, y0), scale
 
-    def frames_with_landmarks(self, identity: Identity, motion: Motion, *,
-                              crop: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row."""
-        rig, (x0, y0), _ = self.rig(identity, crop=crop)
+    def frames_with_landmarks(self, identity: Identity, motion: Motion, *, crop: bool = False,
+                              shift: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row.
+        shift: optional (T, 2) head translation per frame in photo pixels (self-reenactment of
+        real footage; Motion itself has no translation)."""
+        rig, (x0, y0), scale = self.rig(identity, crop=crop)
         base = None if crop else identity.image
         for i in range(len(motion)):
-            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i])
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i],
+                             None if shift is None else np.asarray(shift[i], np.float64) * scale)
             face = rig.render(tgt, float(motion.blink[i]))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
