@@ -186,8 +186,13 @@ class FaceRig:
             sub[pids >= 0] = _apply(A, pids, xx, yy)[pids >= 0]
         return m
 
-    def render(self, tgt: np.ndarray, blink: float) -> np.ndarray:
-        """The working image warped to `tgt` (a new array)."""
+    def skull_line(self, head: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """(11, 2) the photo's inner upper lip moved by the head pose only: the upper teeth's line."""
+        rest = self.target(np.array([self.rest_open, 0.0]), head, 0.0, 0.0, shift)
+        return rest[list(INNER_UPPER), :2]
+
+    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None) -> np.ndarray:
+        """The working image warped to `tgt` (a new array); skull: see skull_line."""
         import cv2
 
         e = self.eye
@@ -199,7 +204,7 @@ class FaceRig:
         m = self.backward_map(tgt, patches)
         out = self.image.copy()
         out[ay0:ay1, ax0:ax1] = cv2.remap(self.image, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style)
+        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull)
         return out
 
 
@@ -389,9 +394,9 @@ class WarpRenderer:
         rig, (x0, y0), scale = self.rig(identity, crop=crop)
         base = None if crop else identity.image
         for i in range(len(motion)):
-            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i],
-                             None if shift is None else np.asarray(shift[i], np.float64) * scale)
-            face = rig.render(tgt, float(motion.blink[i]))
+            sh = None if shift is None else np.asarray(shift[i], np.float64) * scale
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh)
+            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
                 yield face, lm2

@@ -1,0 +1,98 @@
+"""Self-reenactment: motion measured on meshes, the head pose convention, `avatar face reenact`."""
+import numpy as np
+import pytest
+
+from avatar.face.reenact import motion_from_meshes, pose_angles, rigid_fit
+from avatar.render.warp import _rotation
+from avatar.types import Motion
+
+
+@pytest.fixture(scope="module")
+def ident(astronaut_path):
+    from avatar.face import load_identity
+
+    return load_identity(astronaut_path)
+
+
+@pytest.mark.parametrize("angles", [(12.0, 0.0, 0.0), (0.0, -8.0, 0.0), (0.0, 0.0, 15.0), (10.0, -6.0, 7.0)])
+def test_pose_angles_invert_the_renderers_rotation(angles):
+    r = _rotation(*angles)
+    assert np.allclose(pose_angles(r), angles, atol=1e-6)
+    rng = np.random.default_rng(1)
+    pts = rng.normal(0, 50, (40, 3))
+    moved = (pts - pts.mean(0)) @ r.T + [5.0, -3.0, 2.0]
+    fit, _, _ = rigid_fit(pts, moved)
+    assert np.allclose(fit, r, atol=1e-9)
+
+
+def test_motion_from_meshes_reads_back_what_the_renderer_drew(ident):
+    """Targets drawn by the warp rig from a known Motion measure back as that Motion."""
+    from avatar.render.warp import WarpRenderer
+
+    rig, _, _ = WarpRenderer().rig(ident)
+    rest = rig.lm.copy()
+    truth = Motion(25, [[rig.rest_open, 0], [0.25, 0.0], [0.1, 0.15], [rig.rest_open, 0]],
+                   [[0, 0, 0], [0, 0, 0], [0, 0, 0], [10, -5, 6]], [0, 0, 0.9, 0], [0, 0, 1, 0])
+    meshes = [rig.target(truth.mouth[i], truth.head[i], truth.blink[i], truth.brow[i]) for i in range(3)]
+    # a turned head: the rest mesh rotated in 3D about the rig's pivot, as a real head would turn
+    meshes.append((rest - rig.pivot) @ _rotation(*truth.head[3]).T + rig.pivot)
+    meshes.insert(2, None)                          # a frame without a face: interpolated
+    m = motion_from_meshes(meshes, 25.0, rest=rest)
+    assert len(m) == 5
+    keep = [0, 1, 3, 4]
+    assert np.allclose(m.mouth[keep, 0], truth.mouth[:, 0], atol=0.01)
+    assert abs(m.mouth[3, 1] - 0.15) < 0.05 and abs(m.mouth[1, 1]) < 0.02
+    assert np.allclose(m.head[4], truth.head[3], atol=1.0)
+    assert np.abs(m.head[:4]).max() < 0.5
+    assert m.blink[3] > 0.6 and m.blink[[0, 1, 4]].max() < 0.1
+    assert m.brow[3] > 0.6 and m.brow[[0, 1, 4]].max() < 0.15
+    assert np.allclose(m.mouth[2], (m.mouth[1] + m.mouth[3]) / 2)
+
+
+def test_reenact_command_keeps_size_fps_frames_and_audio(ident, tmp_path):
+    """A short clip rendered from the astronaut, reenacted: same size, rate, frame count, audio;
+    the output's mouth opens where the clip's does."""
+    from avatar.cli import main
+    from avatar.face.measure import mesh_frames, mouth_open
+    from avatar.render.warp import WarpRenderer
+    from avatar.video import probe, read_frames, write_mp4
+
+    n, fps = 8, 25
+    mouth = np.zeros((n, 2))
+    mouth[4:7, 0] = [0.15, 0.3, 0.2]
+    clip_motion = Motion(fps, mouth, np.zeros((n, 3)), np.zeros(n), np.zeros(n))
+    x0, y0, x1, y1 = ident.face_box
+    frames = [f[y0:y1, x0:x1 - 1] for f in WarpRenderer().frames(ident, clip_motion)]   # odd width on purpose
+    sr = 16000
+    tone = 0.2 * np.sin(2 * np.pi * 220 * np.arange(int(sr * (n + 3) / fps)) / sr).astype(np.float32)
+    clip = tmp_path / "clip.mp4"
+    write_mp4(clip, frames, fps=fps, audio=tone, sample_rate=sr)
+    src = probe(clip)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(SystemExit) as e:
+        main(["face", "reenact", "--video", str(clip), "-o", str(out)])
+    assert e.value.code == 0
+    got = probe(out)
+    assert (got["width"], got["height"], got["fps"]) == (src["width"], src["height"], src["fps"])
+    assert got["frames"] == src["frames"] and got["audio_codec"] == "aac"
+    assert abs(got["audio_duration"] - got["video_duration"]) < 0.03
+    opened = [float(mouth_open(m)) for m in mesh_frames(read_frames(out))]
+    real = [float(mouth_open(m)) for m in mesh_frames(read_frames(clip))]
+    assert max(opened[4:7]) > opened[1] + 0.1 and max(real[4:7]) > real[1] + 0.1
+    assert abs(float(np.argmax(opened)) - float(np.argmax(real))) <= 1
+
+
+def test_reenact_errors_are_one_line(tmp_path, capsys):
+    from avatar.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["face", "reenact", "--video", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "missing.mp4" in err and err.count("\n") == 0
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(SystemExit):
+        main(["face", "reenact", "--video", str(bad), "-o", str(tmp_path / "o.mp4")])
+    assert "bad.mp4" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
