@@ -177,3 +177,31 @@ def test_closed_form_affines_equal_the_solve():
     # each map takes its dst triangle onto its src triangle
     ones = np.concatenate([dst[10:], np.ones((len(dst) - 10, 3, 1))], axis=2)
     np.testing.assert_allclose(np.einsum("kij,kpj->kpi", A[10:-1].astype(np.float64), ones), src[10:], atol=0.05)
+
+
+def test_upper_teeth_follow_the_skull_not_the_jaw():
+    """paint_mouth: the upper teeth hang from the skull line, whatever the lower lip (jaw) does;
+    moving the skull line (head pose) moves them."""
+    from avatar.render.mouth import INNER_LOWER, MouthStyle, paint_mouth
+
+    e = 200.0
+    style = MouthStyle(np.array([30.0, 15, 15]), np.array([220.0, 210, 195]), np.array([150.0, 70, 70]), e,
+                       gum=np.array([160.0, 90, 90]))
+    xs = np.linspace(100, 200, len(INNER_LOWER))
+    arc = 1 - ((xs - 150) / 50) ** 2
+    upper = np.stack([xs, 100 - 4 * arc], 1)
+
+    def paint(drop, skull_dy=0.0):
+        f = np.full((200, 300, 3), 128, np.uint8)
+        lower = np.stack([xs, 100 + drop * arc], 1)
+        paint_mouth(f, upper, lower, style, skull=upper + [0, skull_dy])
+        return f.astype(int)
+
+    half, wide = paint(16), paint(32)
+    teeth = (slice(97, 101), slice(135, 165))              # just under the upper lip, mid mouth
+    assert half[teeth].mean() > 150                        # bright teeth there
+    assert np.abs(half[teeth] - wide[teeth]).max() <= 3    # the jaw opening does not move them
+    moved = paint(16, skull_dy=6.0)                        # the head lowers the teeth line
+    below = (slice(102, 106), slice(135, 165))
+    assert moved[below].mean() > half[below].mean() + 40   # teeth now where the cavity was
+    assert wide[106:112, 140:160].mean() < 60              # below the teeth in the open mouth: dark cavity

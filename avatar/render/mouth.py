@@ -132,8 +132,9 @@ def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndar
     return shade, dist
 
 
-def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle) -> np.ndarray:
-    """The synthetic interior: cavity, tongue, upper teeth from `tline`, lower teeth, gum."""
+def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth: bool = True) -> np.ndarray:
+    """The synthetic interior: cavity, tongue, upper teeth from `tline`, lower teeth, gum.
+    upper_teeth=False: the photo's own teeth go below `tline` (gum above it, cavity below)."""
     e = style.eye
     gap = np.maximum(bot - top, 1e-3)
     depth = np.clip((v - top) / gap, 0, 1)                 # 0 at the upper lip, 1 at the lower
@@ -153,7 +154,8 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle) -> np.ndarra
     # upper teeth hang from the skull: tips a little below the photo's lip seam, the rest
     # hidden by the upper lip until it lifts; their tips are a little translucent
     up_h = TOOTH_HEIGHT * e * (1 - 0.35 * side ** 2)
-    vt = v - (tline + TIP_DROP * e * (1 - 0.5 * side ** 2) - up_h)
+    vt = v - (tline + TIP_DROP * e * (1 - 0.5 * side ** 2) - up_h) if upper_teeth else v - tline
+    up_h = up_h if upper_teeth else np.zeros_like(up_h)
     up_a = np.clip((up_h - vt) / 1.0 + 0.5, 0, 1) * np.clip(vt / 1.0 + 0.5, 0, 1)
     tip = np.clip((vt - 0.75 * up_h) / np.maximum(0.25 * up_h, 1), 0, 1)
     seam = 1.0 - 0.3 * np.exp(-(dist / gap_w) ** 2) * (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1))
@@ -166,11 +168,11 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle) -> np.ndarra
     img = img * (1 - gum_a[..., None]) + (gum * (0.8 * occl * lip_shadow)[..., None]) * gum_a[..., None]
     # lower teeth: rise from the lower lip with the jaw, shown when the mouth is well open
     gap_c = float(np.max(gap))
-    low_h = (np.minimum(0.3 * gap, 0.06 * e) * np.clip((gap_c / e - 0.12) / 0.1, 0, 1)
+    low_h = (np.minimum(0.25 * gap, 0.05 * e) * np.clip((gap_c / e - 0.18) / 0.1, 0, 1)
              * np.clip(1 - (u / (0.7 * half)) ** 2, 0, 1))
     lo_a = np.clip((v - (bot - low_h)) / 1.0 + 0.5, 0, 1) * (low_h > 0.5)
     shade_l, dist_l = _tooth_pattern(s, e, 0.68)
-    seam_l = 1.0 - 0.3 * np.exp(-(dist_l / gap_w) ** 2)
+    seam_l = 1.0 - 0.2 * np.exp(-(dist_l / gap_w) ** 2)
     tone_l = 0.72 * shade_l * occl * seam_l
     img = img * (1 - lo_a[..., None]) + (style.teeth * tone_l[..., None]) * lo_a[..., None]
     # the lower lip's inner edge shades what is right above it; the corners are in shadow
@@ -242,7 +244,7 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     v = (xs - mid[0]) * ay[0] + (ys - mid[1]) * ay[1]
     top, bot = _chain(u, upper, mid, ax, ay), _chain(u, lower, mid, ax, ay)
     tline = top if skull is None else np.minimum(_chain(u, skull, mid, ax, ay), bot - 1.0)
-    img = _drawn_interior(u, v, top, bot, tline, half, style)
+    img = _drawn_interior(u, v, top, bot, tline, half, style, upper_teeth=style.photo is None)
     if style.photo is not None:
         real, wgt = _photo_interior(u, v, top, bot, tline, half, style)
         img = img * (1 - wgt) + real * wgt
