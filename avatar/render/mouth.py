@@ -41,6 +41,7 @@ TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its o
 # visible widths of the upper teeth from the midline out (central, lateral, canine, premolars...),
 # in eye distances along the arch
 TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
+UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
 TIP_DROP = 0.03          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
 
@@ -181,10 +182,10 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
 
 
 def _photo_interior(u, v, top, bot, tline, half, style: MouthStyle):
-    """The photo's own interior as the upper teeth of this mouth: (image, weight). It hangs
-    from the skull line (a closing lower lip covers its lower part, as it covers real teeth);
-    the weight is 0 where the photo has nothing to show (below the photo's lower lip when the
-    mouth opens wider, or above its upper lip when the lip lifts): drawn interior there."""
+    """The photo's own interior placed in this mouth: (image, weight). Its upper part (the
+    upper teeth) hangs from the skull line, its lower part rides on the lower lip (the jaw);
+    the weight is 0 where the photo has nothing to show (the mouth opens wider than the
+    photo's, or the upper lip lifts above its teeth): drawn interior there."""
     import cv2
 
     pu, pl = style.photo_upper, style.photo_lower
@@ -195,8 +196,14 @@ def _photo_interior(u, v, top, bot, tline, half, style: MouthStyle):
     half_p = max(np.linalg.norm(c1 - c0) / 2, 1.0)
     up = u * (half_p / half)
     top_p, bot_p = _chain(up, pu, mid, ax, ay), _chain(up, pl, mid, ax, ay)
-    vp = top_p + (v - tline)
-    ok = ((vp >= top_p) & (vp <= bot_p - 1.0)).astype(np.float32)
+    split = top_p + UPPER_SHARE * (bot_p - top_p)      # the photo's upper teeth above, lower teeth below
+    v_up = top_p + (v - tline)                         # hangs from the skull
+    v_lo = bot_p - (bot - v)                           # rides on the lower lip (the jaw)
+    ok_up = (v_up >= top_p) & (v_up <= split)
+    ok_lo = (v_lo >= split) & (v_lo <= bot_p - 1.0)
+    use_up = ok_up & (~ok_lo | (v - top < UPPER_SHARE * (bot - top)))
+    vp = np.where(use_up, v_up, v_lo)
+    ok = (use_up | ok_lo).astype(np.float32)
     mx = (mid[0] + up * ax[0] + vp * ay[0]).astype(np.float32)
     my = (mid[1] + up * ax[1] + vp * ay[1]).astype(np.float32)
     img = cv2.remap(style.photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
