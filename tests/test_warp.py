@@ -198,10 +198,10 @@ def test_upper_teeth_follow_the_skull_not_the_jaw():
         return f.astype(int)
 
     half, wide = paint(16), paint(32)
-    teeth = (slice(97, 101), slice(135, 165))              # just under the upper lip, mid mouth
+    teeth = (slice(99, 102), slice(135, 165))              # under the upper lip (and its inner band)
     assert half[teeth].mean() > 150                        # bright teeth there
     assert np.abs(half[teeth] - wide[teeth]).max() <= 3    # the jaw opening does not move them
     moved = paint(16, skull_dy=6.0)                        # the head lowers the teeth line
-    below = (slice(102, 106), slice(135, 165))
+    below = (slice(103, 107), slice(135, 165))
     assert moved[below].mean() > half[below].mean() + 40   # teeth now where the cavity was
     assert wide[106:112, 140:160].mean() < 60              # below the teeth in the open mouth: dark cavity

@@ -42,6 +42,7 @@ TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its o
 # in eye distances along the arch
 TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
 UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
+LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in eye distances
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
 TIP_DROP = 0.03          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
 
@@ -211,6 +212,34 @@ def _photo_interior(u, v, top, bot, tline, half, style: MouthStyle):
     return img, weight[..., None]
 
 
+def _lip_band(img, roi, u, v, top, bot, mid, ax, ay, style: MouthStyle) -> np.ndarray:
+    """Lip flesh along the inner-lip lines: MediaPipe's inner contour lies a little inside
+    the lips (it reads about 2 * LIP_BAND even on pressed lips), so the lips keep their
+    thickness, meet in a dark seam when the gap is that small, and the mouth shows air only
+    beyond it. The band is the lip's own texture mirrored across the contour, darker
+    towards the inside, with a faint moist highlight on the lower lip."""
+    import cv2
+
+    e = style.eye
+    band_w = LIP_BAND * e
+    d_top, d_bot = v - top, bot - v
+    near = np.minimum(d_top, d_bot)
+    band = np.clip((band_w - near) / 1.0 + 0.5, 0, 1)
+    upper = d_top < d_bot
+    mv = np.where(upper, 2 * top - v - 1.5, 2 * bot - v + 1.5)          # mirrored across the contour
+    mx = (mid[0] + u * ax[0] + mv * ay[0]).astype(np.float32) - roi[1][0]
+    my = (mid[1] + u * ax[1] + mv * ay[1]).astype(np.float32) - roi[1][1]
+    lip = cv2.remap(roi[0], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    depth = np.clip(near / max(band_w, 1.0), 0, 1)                     # 0 at the contour, 1 at the band's edge
+    lip = lip * (1.0 - 0.18 * depth)[..., None]
+    wet = np.exp(-((d_bot - 0.35 * band_w) / max(0.25 * band_w, 0.6)) ** 2) * ~upper
+    lip = lip + (np.minimum(255.0, lip * 1.2) - lip) * (0.3 * wet)[..., None]
+    gap = bot - top
+    seam = np.exp(-((v - (top + bot) / 2) / (0.006 * e + 0.6)) ** 2) * np.clip(1 - (gap - 2 * band_w) / max(band_w, 1.0), 0, 1)
+    lip = lip * (1 - 0.5 * seam)[..., None] + style.cavity * (0.5 * seam)[..., None]
+    return img * (1 - band[..., None]) + lip * band[..., None]
+
+
 def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: MouthStyle,
                 skull: np.ndarray | None = None) -> None:
     """Paint the interior into `frame` (H, W, 3 uint8, in place) between the inner-lip chains.
@@ -255,6 +284,10 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     if style.photo is not None:
         real, wgt = _photo_interior(u, v, top, bot, tline, half, style)
         img = img * (1 - wgt) + real * wgt
+    # the lips around the hole (a margin that the mirrored band may sample), before painting
+    m = int(np.ceil(2 * LIP_BAND * e)) + 3
+    rx0, ry0, rx1, ry1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)
+    img = _lip_band(img, (frame[ry0:ry1, rx0:rx1], (rx0, ry0)), u, v, top, bot, mid, ax, ay, style)
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e))
     if style.grain > 0.3:        # the photo's grain, as a fixed per-pixel pattern (no flicker)
         h_ = (xs.astype(np.int64) * 73856093) ^ (ys.astype(np.int64) * 19349663)
