@@ -156,7 +156,7 @@ def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output 
     _render(deck, out, size=size, preview=preview, jobs=jobs, badge=badge)
 
 
-app.add_typer(face_app, name="face")   # `avatar face reenact` (avatar.face.cli; light to import)
+app.add_typer(face_app, name="face")   # `avatar face reenact|learn` (avatar.face.cli; light to import)
 app.add_typer(lips_app, name="lips")   # `avatar lips train|evaluate` (avatar.lips.cli; light to import)
 
 

@@ -22,6 +22,9 @@ LivePortrait driving clips (exaggerated expressions; d20 is old low-quality foot
 and the two 1080p clips (slow here; pass them with --clips). Audio plays no part.
 Runtime: the first --max-frames frames of each clip (default 200, 8 s at 25 fps); every
 --step-th frame is scored (default 2, frame 0 excluded: it is the photo).
+--learn: the issue's test of `avatar face learn`: interiors learned from the first half
+of each clip (frames 0..n/2), the second half reenacted from its own first frame with them
+("learned") and without ("ours"); only ~4 s to learn from here (20-60 s is the intended use).
 Strips: for each clip, PNGs of 5 frames (rows: real / rendered / static) of the face
 box and of the mouth box, written to --strips.
 """
@@ -89,14 +92,10 @@ def lip_error(real_mesh: np.ndarray, mesh: np.ndarray | None) -> float:
     return float(100 * d / eye_distance(real_mesh))
 
 
-def run_clip(path: Path, max_frames: int, step: int, strips: Path | None) -> dict:
-    from avatar.face.measure import mesh_frames, mouth_open
-    from avatar.face.reenact import prepare
-    from avatar.lips.evaluate import video_frames
+def _rendered_with_meshes(r):
+    """(rendered frame, its re-measured mesh or None) per frame of Reenactment r, lazily."""
+    from avatar.face.measure import mesh_frames
 
-    t0 = time.perf_counter()
-    r = prepare(path, max_frames)
-    static = r.identity.image
     stash: list[np.ndarray] = []
 
     def rendered():
@@ -104,6 +103,38 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None) -> dic
             stash.append(f)
             yield f
 
+    for mesh in mesh_frames(rendered()):
+        yield stash.pop(), mesh
+
+
+def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn: bool = False) -> dict:
+    """Score one clip. learn=True: learn the mouth interiors from the first half of the
+    frames, reenact the second half (its first frame is the photo) with and without them."""
+    import dataclasses
+
+    from avatar.face.appearance import bank_from_frames
+    from avatar.face.measure import mesh_frames, mouth_open
+    from avatar.face.reenact import prepare
+    from avatar.lips.evaluate import video_frames
+
+    t0 = time.perf_counter()
+    start = 0
+    variants = ["ours"]
+    if learn:
+        n = sum(1 for _ in islice(video_frames(path), max_frames))
+        start = n // 2
+        kept: list[np.ndarray] = []
+
+        def tee(it):
+            for f in it:
+                kept.append(f)
+                yield f
+
+        bank = bank_from_frames((kept.pop(), m) for m in mesh_frames(tee(islice(video_frames(path), start))))
+        variants.append("learned")
+    r = prepare(path, max_frames - start, start=start)
+    runs = [r] + ([dataclasses.replace(r, appearance=bank)] if learn else [])
+    static = r.identity.image
     rows = []
     opens = np.array([np.nan if m is None else float(mouth_open(m)) for m in r.meshes])
     cand = [i for i in range(1, len(r.meshes)) if r.meshes[i] is not None]
@@ -112,32 +143,35 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None) -> dic
         order = sorted(cand, key=lambda i: opens[i])
         picks = {order[int(round(q * (len(order) - 1)))] for q in np.linspace(0.2, 1.0, STRIP_FRAMES)}
     shots = {}
-    for i, (real, ren_mesh) in enumerate(zip(islice(video_frames(path), max_frames), mesh_frames(rendered()))):
-        ren = stash.pop()
+    streams = [_rendered_with_meshes(x) for x in runs]
+    for i, (real, *ren) in enumerate(zip(islice(video_frames(path), start, max_frames), *streams)):
         m = r.meshes[i]
         if i == 0 or m is None or (i % step and i not in picks):
             continue
         mb = box(m[LIPS, :2], MOUTH_GROW, real.shape[:2])
         fb = box(m[:, :2], 0.0, real.shape[:2])
         row = {}
-        for name, img, mesh in (("ours", ren, ren_mesh), ("static", static, r.meshes[0])):
+        for name, (img, mesh) in zip(variants + ["static"], ren + [(static, r.meshes[0])]):
             row[name] = (*scores(real, img, mb), *scores(real, img, fb), lip_error(m, mesh),
                          centred_ssim(real, m, img, mesh, mb))
         rows.append(row)
         if i in picks:
-            shots[i] = (real, ren, mb)
-    res = {"clip": path.name, "frames": len(r.meshes), "scored": len(rows),
-           "seconds": time.perf_counter() - t0, "size": static.shape[1::-1]}
-    for name in ("ours", "static"):
+            shots[i] = (real, *[x[0] for x in ren], mb)
+    res = {"clip": path.name, "frames": len(r.meshes), "scored": len(rows), "start": start,
+           "seconds": time.perf_counter() - t0, "size": static.shape[1::-1], "variants": variants + ["static"]}
+    if learn:
+        res["interiors"] = len(bank.patches)
+    for name in res["variants"]:
         a = np.array([row[name] for row in rows])
         res[name] = np.nanmean(a, axis=0) if len(a) else np.full(6, np.nan)
     if strips is not None and shots:
-        res["strips"] = write_strips(strips, path.stem, shots, static, r.identity.face_box)
+        res["strips"] = write_strips(strips, path.stem + ("_learn" if learn else ""), shots, static,
+                                     r.identity.face_box)
     return res
 
 
 def write_strips(folder: Path, stem: str, shots: dict, static: np.ndarray, face_box) -> list[Path]:
-    """Two PNGs: face box and mouth box of the picked frames; rows real / rendered / static."""
+    """Two PNGs: face box and mouth box of the picked frames; rows real / rendered (/ learned) / static."""
     import cv2
     from PIL import Image
 
@@ -147,13 +181,13 @@ def write_strips(folder: Path, stem: str, shots: dict, static: np.ndarray, face_
     for kind in ("face", "mouth"):
         cols = []
         for i in sorted(shots):
-            real, ren, mb = shots[i]
+            real, *rens, mb = shots[i]
             bx = (x0, y0, x1, y1) if kind == "face" else mb
             if kind == "mouth":       # the same box in every row (the real frame's), square-ish and enlarged
                 cx, cy = (bx[0] + bx[2]) / 2, (bx[1] + bx[3]) / 2
                 s = max(bx[2] - bx[0], bx[3] - bx[1]) / 2
                 bx = (int(max(cx - s, 0)), int(max(cy - s * 0.7, 0)), int(cx + s), int(cy + s * 0.7))
-            tiles = [img[bx[1]:bx[3], bx[0]:bx[2]] for img in (real, ren, static)]
+            tiles = [img[bx[1]:bx[3], bx[0]:bx[2]] for img in (real, *rens, static)]
             side = 256 if kind == "face" else 320
             tiles = [cv2.resize(t, (side, int(round(side * t.shape[0] / t.shape[1]))),
                                 interpolation=cv2.INTER_AREA if t.shape[1] > side else cv2.INTER_CUBIC) for t in tiles]
@@ -172,7 +206,10 @@ def main() -> None:
     ap.add_argument("--clips", default=",".join(DEFAULT_CLIPS), help="comma-separated file names under --root")
     ap.add_argument("--max-frames", type=int, default=200)
     ap.add_argument("--step", type=int, default=2, help="score every step-th frame")
-    ap.add_argument("--strips", type=Path, default=Path("/tmp/avatar-bench-reenact"),
+    ap.add_argument("--learn", action="store_true",
+                    help="learn the mouth interiors (avatar face learn) from each clip's first half, "
+                         "reenact the second half with and without them")
+    ap.add_argument("--strips", default="/tmp/avatar-bench-reenact",
                     help="folder for the strip PNGs ('' for none)")
     args = ap.parse_args()
 
@@ -184,28 +221,33 @@ def main() -> None:
     if missing:
         sys.exit(f"bench_reenact: clips not found: {', '.join(map(str, missing))} "
                  f"(the real footage lives in ../shared/train; give --root)")
-    strips = Path(args.strips) if str(args.strips) else None
+    strips = Path(args.strips) if args.strips else None
     print(f"machine: {platform.machine()} cores={os.cpu_count()} python={platform.python_version()}")
-    print(f"frames: first {args.max_frames} per clip, every {args.step}th scored; "
+    print(f"frames: first {args.max_frames} per clip{' (learn: first half; scored: second half)' if args.learn else ''}, "
+          f"every {args.step}th scored; "
           f"mouth box = real lip landmarks +{MOUTH_GROW:.0%}; lip error in % of eye distance")
     head = (f"{'clip':44s} {'who':6s} {'mouthSSIM':>9s} {'1-SSIM':>7s} {'mPSNR':>6s} "
             f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s} {'mSSIMc':>6s}")
     print(head)
     results = []
     for c in clips:
-        res = run_clip(c, args.max_frames, args.step, strips)
+        res = run_clip(c, args.max_frames, args.step, strips, learn=args.learn)
         results.append(res)
-        for name in ("ours", "static"):
+        for name in res["variants"]:
             s = res[name]
-            print(f"{res['clip'][:44]:44s} {name:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
+            print(f"{res['clip'][:44]:44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
                   f"{s[4]:7.2f} {s[5]:6.3f}")
         print(f"{'':44s} ({res['size'][0]}x{res['size'][1]}, {res['frames']} frames, {res['scored']} scored, "
-              f"{res['seconds']:.1f} s)" + (f" strips: {', '.join(map(str, res['strips']))}" if 'strips' in res else ""))
-    for name in ("ours", "static"):
+              f"{res['seconds']:.1f} s" + (f", photo = frame {res['start']}, {res['interiors']} interiors learned"
+                                           if args.learn else "") + ")" + (f" strips: {', '.join(map(str, res['strips']))}" if 'strips' in res else ""))
+    for name in results[0]["variants"]:
         s = np.median(np.array([r[name] for r in results]), axis=0)
-        print(f"{'median':44s} {name:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f}")
+        print(f"{'median':44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f}")
     above = sum(r["ours"][0] > r["static"][0] for r in results)
     print(f"mouth SSIM above the static baseline on {above}/{len(results)} clips")
+    if args.learn:
+        better = sum(r["learned"][0] > r["ours"][0] for r in results)
+        print(f"mouth SSIM with the learned interiors above the drawn/photo ones on {better}/{len(results)} clips")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ class Reenactment:
     audio: np.ndarray       # (channels, n) float32
     sample_rate: int
     shift: np.ndarray       # (T, 2) head translation per frame in pixels (not part of Motion)
+    appearance: object = None   # a .face file or MouthBank (avatar.face.appearance), or None
 
     def frames(self) -> Iterator[np.ndarray]:
         """Rendered frames at the clip's full size, frame i from frame i's motion."""
@@ -148,7 +149,8 @@ class Reenactment:
     def frames_with_landmarks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         from avatar.render.warp import WarpRenderer
 
-        return WarpRenderer().frames_with_landmarks(self.identity, self.motion, shift=self.shift)
+        return WarpRenderer(appearance=self.appearance).frames_with_landmarks(self.identity, self.motion,
+                                                                              shift=self.shift)
 
 
 def head_shift(identity: Identity, motion: Motion, meshes: Sequence[np.ndarray | None]) -> np.ndarray:
@@ -175,8 +177,9 @@ def _open_video(path: Path) -> float:
     return video_fps(path)
 
 
-def prepare(video: str | Path, max_frames: int | None = None) -> Reenactment:
-    """Measure `video` for reenactment (MediaPipe over every frame, up to max_frames)."""
+def prepare(video: str | Path, max_frames: int | None = None, *, start: int = 0, appearance=None) -> Reenactment:
+    """Measure `video` for reenactment (MediaPipe over every frame from `start`, up to
+    max_frames; frame `start` is the photo). appearance: see WarpRenderer."""
     from itertools import islice
 
     from avatar.face.measure import mesh_frames
@@ -193,9 +196,7 @@ def prepare(video: str | Path, max_frames: int | None = None) -> Reenactment:
                 first.append(f)
             yield f
 
-    frames = video_frames(path)
-    if max_frames:
-        frames = islice(frames, max_frames)
+    frames = islice(video_frames(path), start, None if not max_frames else start + max_frames)
     meshes = list(mesh_frames(keep_first(frames)))
     if not meshes:
         raise AvatarError("no video frames", path=path, hint="give a talking-head video")
@@ -205,17 +206,23 @@ def prepare(video: str | Path, max_frames: int | None = None) -> Reenactment:
     ident = identity_from_frame(first[0], meshes[0], str(path))
     motion = motion_from_meshes(meshes, fps, rest=meshes[0])
     audio, rate = read_audio(path)
-    n_audio = int(round(len(meshes) / fps * rate))      # exactly the frames' duration
-    audio = audio[:, :n_audio]
-    return Reenactment(ident, motion, meshes, audio, rate, head_shift(ident, motion, meshes))
+    a0 = int(round(start / fps * rate))
+    audio = audio[:, a0:a0 + int(round(len(meshes) / fps * rate))]      # exactly the frames' span
+    return Reenactment(ident, motion, meshes, audio, rate, head_shift(ident, motion, meshes), appearance)
 
 
-def reenact(video: str | Path, out: str | Path, *, max_frames: int | None = None) -> ReenactResult:
-    """Render `video`'s own motion on its first frame, with its audio, into `out` (MP4)."""
+def reenact(video: str | Path, out: str | Path, *, max_frames: int | None = None, start: int = 0,
+            appearance=None) -> ReenactResult:
+    """Render `video`'s own motion on its first frame (or frame `start`), with its audio, into
+    `out` (MP4). appearance: a .face file (avatar face learn) for the mouth interiors."""
     from avatar.pipeline import metadata
     from avatar.video import write_mp4
 
-    r = prepare(video, max_frames)
+    if appearance is not None and not hasattr(appearance, "blend"):
+        from avatar.face.appearance import load_appearance
+
+        appearance = load_appearance(appearance)      # a bad file fails before the clip is read
+    r = prepare(video, max_frames, start=start, appearance=appearance)
     h, w = r.identity.image.shape[:2]
     audio = r.audio if r.audio.shape[1] else None
     write_mp4(out, r.frames(), fps=r.motion.fps, audio=None if audio is None else audio.T,

@@ -35,6 +35,9 @@ class MouthStyle:
     photo: np.ndarray | None = None     # crop of the photo around its open mouth (it shows teeth)
     photo_upper: np.ndarray | None = None   # (11, 2) inner upper lip in `photo` pixels
     photo_lower: np.ndarray | None = None   # (11, 2) inner lower lip in `photo` pixels
+    lip: np.ndarray | None = None       # (3,) float RGB: the photo's median lip colour
+    bank: object | None = None          # avatar.face.appearance.MouthBank: real interiors by shape
+    bank_gain: np.ndarray | None = None  # (3,) colour match of the bank's interiors to the photo
 
 
 TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its own interior is reused
@@ -95,7 +98,7 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     tongue = lip * np.array([0.80, 0.55, 0.55]) * light
     gum = lip * np.array([0.95, 0.62, 0.62])
     return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain, np.clip(gum, 0, 255),
-                      photo, pu, pl)
+                      photo, pu, pl, lip)
 
 
 def _lip_seam(frame: np.ndarray, line: np.ndarray, style: MouthStyle, strength: float) -> None:
@@ -212,6 +215,22 @@ def _photo_interior(u, v, top, bot, tline, half, style: MouthStyle):
     return img, weight[..., None]
 
 
+def _bank_interior(u, v, top, bot, half, upper, lower, style: MouthStyle) -> np.ndarray:
+    """The learned interiors nearest this mouth's shape, stretched between its inner lips."""
+    import cv2
+
+    e = style.eye
+    patch = style.bank.blend(float(np.linalg.norm(upper[5] - lower[5]) / e),
+                             float(np.linalg.norm(upper[-1] - upper[0]) / e))
+    if style.bank_gain is not None:
+        patch = patch * style.bank_gain.astype(np.float32)
+    rows, cols = patch.shape[:2]
+    mx = ((np.clip(u / half, -1, 1) + 1) / 2 * (cols - 1)).astype(np.float32)
+    my = (np.clip((v - top) / np.maximum(bot - top, 1e-3), 0, 1) * (rows - 1)).astype(np.float32)
+    return cv2.remap(np.ascontiguousarray(patch, np.float32), mx, my, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
 def _lip_band(img, roi, u, v, top, bot, mid, ax, ay, style: MouthStyle) -> np.ndarray:
     """Lip flesh along the inner-lip lines: MediaPipe's inner contour lies a little inside
     the lips (it reads about 2 * LIP_BAND even on pressed lips), so the lips keep their
@@ -280,8 +299,11 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     v = (xs - mid[0]) * ay[0] + (ys - mid[1]) * ay[1]
     top, bot = _chain(u, upper, mid, ax, ay), _chain(u, lower, mid, ax, ay)
     tline = top if skull is None else np.minimum(_chain(u, skull, mid, ax, ay), bot - 1.0)
-    img = _drawn_interior(u, v, top, bot, tline, half, style, upper_teeth=style.photo is None)
-    if style.photo is not None:
+    if style.bank is not None:       # the presenter's own interior for this mouth shape
+        img = _bank_interior(u, v, top, bot, half, upper, lower, style)
+    else:
+        img = _drawn_interior(u, v, top, bot, tline, half, style, upper_teeth=style.photo is None)
+    if style.photo is not None and style.bank is None:
         real, wgt = _photo_interior(u, v, top, bot, tline, half, style)
         img = img * (1 - wgt) + real * wgt
     # the lips around the hole (a margin that the mirrored band may sample), before painting

@@ -363,12 +363,19 @@ class WarpRenderer:
 
     size: side of the square frames with crop=True (None = the face box's own size);
     paste-back frames (crop=False) always have the photo's full resolution.
+    appearance: a `.face` file (avatar face learn) or a loaded MouthBank: the presenter's
+    own mouth interiors, used instead of drawn ones.
     """
 
     name = "warp"
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, size: int | None = None, appearance=None):
         self.size = size
+        if appearance is not None and not hasattr(appearance, "blend"):
+            from avatar.face.appearance import load_appearance
+
+            appearance = load_appearance(appearance)
+        self.appearance = appearance
 
     def rig(self, identity: Identity, *, crop: bool = False) -> tuple[FaceRig, tuple[int, int], float]:
         """The FaceRig for this identity, the work region's offset in the photo and its scale."""
@@ -384,7 +391,13 @@ class WarpRenderer:
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
             region = cv2.resize(region, (self.size, self.size), interpolation=interp)
             lm *= scale
-        return FaceRig.build(region, lm), (x0, y0), scale
+        rig = FaceRig.build(region, lm)
+        if self.appearance is not None:
+            import dataclasses
+
+            gain = np.clip(rig.style.lip / np.maximum(self.appearance.lip, 1.0), 0.7, 1.4)
+            rig.style = dataclasses.replace(rig.style, bank=self.appearance, bank_gain=gain)
+        return rig, (x0, y0), scale
 
     def frames_with_landmarks(self, identity: Identity, motion: Motion, *, crop: bool = False,
                               shift: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
