@@ -49,13 +49,11 @@ def test_motion_from_meshes_reads_back_what_the_renderer_drew(ident):
     assert np.allclose(m.mouth[2], (m.mouth[1] + m.mouth[3]) / 2)
 
 
-def test_reenact_command_keeps_size_fps_frames_and_audio(ident, tmp_path):
-    """A short clip rendered from the astronaut, reenacted: same size, rate, frame count, audio;
-    the output's mouth opens where the clip's does."""
-    from avatar.cli import main
-    from avatar.face.measure import mesh_frames, mouth_open
+@pytest.fixture(scope="module")
+def clip(ident, tmp_path_factory):
+    """A short clip rendered from the astronaut (mouth opening in frames 4-6), with a tone."""
     from avatar.render.warp import WarpRenderer
-    from avatar.video import probe, read_frames, write_mp4
+    from avatar.video import write_mp4
 
     n, fps = 8, 25
     mouth = np.zeros((n, 2))
@@ -65,8 +63,17 @@ def test_reenact_command_keeps_size_fps_frames_and_audio(ident, tmp_path):
     frames = [f[y0:y1, x0:x1 - 1] for f in WarpRenderer().frames(ident, clip_motion)]   # odd width on purpose
     sr = 16000
     tone = 0.2 * np.sin(2 * np.pi * 220 * np.arange(int(sr * (n + 3) / fps)) / sr).astype(np.float32)
-    clip = tmp_path / "clip.mp4"
-    write_mp4(clip, frames, fps=fps, audio=tone, sample_rate=sr)
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    return write_mp4(path, frames, fps=fps, audio=tone, sample_rate=sr)
+
+
+def test_reenact_command_keeps_size_fps_frames_and_audio(clip, tmp_path):
+    """The clip reenacted: same size, rate, frame count, audio; the output's mouth opens where
+    the clip's does."""
+    from avatar.cli import main
+    from avatar.face.measure import mesh_frames, mouth_open
+    from avatar.video import probe, read_frames
+
     src = probe(clip)
     out = tmp_path / "out.mp4"
     with pytest.raises(SystemExit) as e:
@@ -96,3 +103,44 @@ def test_reenact_errors_are_one_line(tmp_path, capsys):
         main(["face", "reenact", "--video", str(bad), "-o", str(tmp_path / "o.mp4")])
     assert "bad.mp4" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_learn_keeps_real_interiors_by_shape_and_the_renderer_uses_them(clip, ident, tmp_path, capsys):
+    from avatar.cli import main
+    from avatar.face.appearance import PATCH, MouthBank, load_appearance
+    from avatar.render.mouth import INNER_LOWER, INNER_UPPER
+    from avatar.render.warp import WarpRenderer
+
+    face = tmp_path / "me.face"
+    with pytest.raises(SystemExit) as e:
+        main(["face", "learn", "--video", str(clip), "-o", str(face)])
+    assert e.value.code == 0 and "mouth interiors" in capsys.readouterr().out
+    bank = load_appearance(face)
+    assert bank.patches.shape[1:] == (*PATCH, 3) and len(bank.keys) == len(bank.patches) >= 2
+    assert bank.keys[:, 0].max() > 0.2                  # the widest opening is kept
+    # a bank with one green interior: an open mouth is painted with it, a closed one is not
+    green = MouthBank(np.broadcast_to(np.uint8([40, 200, 40]), (1, *PATCH, 3)).copy(), np.array([[0.3, 0.5]]),
+                      bank.lip)
+    m = Motion(25, [[0.3, 0], [0.0, 0]], np.zeros((2, 3)), np.zeros(2), np.zeros(2))
+    (f_open, lm), (f_closed, _) = list(WarpRenderer(appearance=green).frames_with_landmarks(ident, m))
+    c = ((lm[list(INNER_UPPER)][5] + lm[list(INNER_LOWER)][5]) / 2).round().astype(int)
+    px = f_open[c[1] - 1:c[1] + 2, c[0] - 3:c[0] + 4].reshape(-1, 3).astype(int)
+    assert (px[:, 1] > px[:, 0] + 60).all()
+    assert not (f_closed[..., 1].astype(int) > f_closed[..., 0].astype(int) + 60).any()
+
+
+def test_learn_errors_are_one_line(tmp_path, capsys):
+    from avatar.cli import main
+
+    bad = tmp_path / "bad.face"
+    bad.write_bytes(b"nope")
+    for args in (["face", "learn", "--video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "x.face")],
+                 ["face", "reenact", "--video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4"),
+                  "--appearance", str(bad)]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and err.count("\n") == 0
+    assert "bad.face" in err
+    assert not (tmp_path / "x.face").exists() and not (tmp_path / "o.mp4").exists()

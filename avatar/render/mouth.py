@@ -81,7 +81,7 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     face_m = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(face_m, hull, 1)
     lum = image[face_m > 0].mean(1) if face_m.any() else skin.mean(keepdims=True)
-    teeth = float(np.clip(np.percentile(lum, 97), 100, 235)) * np.array([1.0, 0.95, 0.87])
+    teeth = float(np.clip(1.05 * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
     photo = pu = pl = None
     if rest_open > TEETH_SHOWN:          # the photo shows its teeth: keep its interior
         in_m = _poly_mask((h, w), inner)
