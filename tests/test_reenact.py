@@ -144,3 +144,21 @@ def test_learn_errors_are_one_line(tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 0
     assert "bad.face" in err
     assert not (tmp_path / "x.face").exists() and not (tmp_path / "o.mp4").exists()
+
+
+def test_bank_blend_is_continuous_in_the_mouth_shape():
+    """No pop from frame to frame: a small change of shape changes the interior a little, even
+    where the nearest learned interior changes."""
+    from avatar.face.appearance import PATCH, MouthBank
+
+    rng = np.random.default_rng(0)
+    bank = MouthBank(rng.integers(0, 256, (12, *PATCH, 3), dtype=np.uint8),
+                     np.stack([rng.uniform(0.05, 0.3, 12), rng.uniform(0.4, 0.6, 12)], 1), np.array([150.0, 80, 80]))
+    shapes = np.stack([np.linspace(0.05, 0.3, 400), np.full(400, 0.5)], 1)
+    seq = np.array([bank.blend(*s) for s in shapes])
+    step = np.abs(np.diff(seq, axis=0)).max(axis=(1, 2, 3))
+    assert step.max() < 12                     # 1/400 of the range: at most a few grey levels
+    assert np.abs(seq[0] - seq[-1]).mean() > 20   # while the interior does change over the range
+    k = int(np.argmin(np.hypot((bank.keys[:, 0] - 0.2) / 0.03, (bank.keys[:, 1] - 0.5) / 0.05)))
+    near = bank.blend(*bank.keys[k])
+    assert np.abs(near - bank.patches[k]).mean() < np.abs(bank.patches.mean(0) - bank.patches[k]).mean()

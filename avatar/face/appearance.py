@@ -8,8 +8,9 @@ Every frame whose lips are apart gives one interior: the pixels between MediaPip
 lip chains, resampled into a canonical patch (columns: corner to corner; rows: from the
 upper inner lip to the lower one), keyed by the mouth's shape (inner-lip gap and inner
 corner distance, both over the outer-eye distance). One interior is kept per cell of a
-shape grid (the frame nearest the cell's centre). The renderer blends the two interiors
-nearest the drawn mouth's shape, colour-matched to the photo's lips, instead of painting one.
+shape grid (the frame nearest the cell's centre). The renderer blends the interiors
+near the drawn mouth's shape (Gaussian weights of the shape distance, so they never
+pop from frame to frame), colour-matched to the photo's lips, instead of painting one.
 
 The file is a compressed NumPy archive (.npz content, any suffix).
 """
@@ -68,13 +69,14 @@ class MouthBank:
     lip: np.ndarray         # (3,) float RGB
 
     def blend(self, opening: float, width: float) -> np.ndarray:
-        """(rows, cols, 3) float32: the two interiors nearest this shape, blended by distance."""
+        """(rows, cols, 3) float32: the interiors near this shape, weighted by a Gaussian of
+        their shape distance (continuous in the shape: no pop when the nearest one changes)."""
         d = np.hypot((self.keys[:, 0] - opening) / SCALE[0], (self.keys[:, 1] - width) / SCALE[1])
-        if len(d) == 1:
-            return self.patches[0].astype(np.float32)
-        i, j = np.argsort(d)[:2]
-        wi = d[j] / max(d[i] + d[j], 1e-9)
-        return (wi * self.patches[i].astype(np.float32) + (1 - wi) * self.patches[j].astype(np.float32))
+        w = np.exp(-0.5 * (d - d.min()) ** 2)          # relative to the nearest: never all zero
+        w /= w.sum()
+        keep = w > 1e-3
+        return np.einsum("n,nhwc->hwc", (w[keep] / w[keep].sum()).astype(np.float32),
+                         self.patches[keep].astype(np.float32))
 
     def save(self, path: str | Path) -> Path:
         from avatar.files import atomic_path
