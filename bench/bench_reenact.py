@@ -11,6 +11,8 @@ renderer draws frame i from frame i's motion, and frame i is compared with the r
   lip points to the real frame's, in % of the real outer-eye-corner distance.
 `mSSIMc`: SSIM of the same-size box centred on each picture's own lips (the rendered
 frame's re-measured ones, the static frame's own), i.e. the mouth's look without its position.
+`change`: mean frame-to-frame change in the mouth box, over the real clip's (1 = as
+much as the real mouth moves; well above 1 would be flicker; the static baseline is 0).
 The static baseline (the first frame repeated) is scored the same way. Per clip and
 median over clips; `1-SSIM` is the gap to the real frames.
 
@@ -144,11 +146,20 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn:
         picks = {order[int(round(q * (len(order) - 1)))] for q in np.linspace(0.2, 1.0, STRIP_FRAMES)}
     shots = {}
     streams = [_rendered_with_meshes(x) for x in runs]
+    prev = None
+    motion = {name: [] for name in variants + ["real"]}     # frame-to-frame change in the mouth box
     for i, (real, *ren) in enumerate(zip(islice(video_frames(path), start, max_frames), *streams)):
         m = r.meshes[i]
-        if i == 0 or m is None or (i % step and i not in picks):
+        last, prev = prev, (real, [x[0] for x in ren])
+        if m is None:
             continue
         mb = box(m[LIPS, :2], MOUTH_GROW, real.shape[:2])
+        if last is not None:
+            x0, y0, x1, y1 = mb
+            for name, a, b in zip(["real"] + variants, [real] + [x[0] for x in ren], [last[0]] + last[1]):
+                motion[name].append(np.abs(a[y0:y1, x0:x1].astype(np.float32) - b[y0:y1, x0:x1]).mean())
+        if i == 0 or (i % step and i not in picks):
+            continue
         fb = box(m[:, :2], 0.0, real.shape[:2])
         row = {}
         for name, (img, mesh) in zip(variants + ["static"], ren + [(static, r.meshes[0])]):
@@ -161,9 +172,12 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn:
            "seconds": time.perf_counter() - t0, "size": static.shape[1::-1], "variants": variants + ["static"]}
     if learn:
         res["interiors"] = len(bank.patches)
+    real_motion = max(float(np.mean(motion["real"])), 1e-6) if motion["real"] else np.nan
     for name in res["variants"]:
         a = np.array([row[name] for row in rows])
         res[name] = np.nanmean(a, axis=0) if len(a) else np.full(6, np.nan)
+        flicker = float(np.mean(motion[name])) / real_motion if name in motion and motion[name] else 0.0
+        res[name] = np.append(res[name], flicker)
     if strips is not None and shots:
         res["strips"] = write_strips(strips, path.stem + ("_learn" if learn else ""), shots, static,
                                      r.identity.face_box)
@@ -227,7 +241,7 @@ def main() -> None:
           f"every {args.step}th scored; "
           f"mouth box = real lip landmarks +{MOUTH_GROW:.0%}; lip error in % of eye distance")
     head = (f"{'clip':44s} {'who':6s} {'mouthSSIM':>9s} {'1-SSIM':>7s} {'mPSNR':>6s} "
-            f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s} {'mSSIMc':>6s}")
+            f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s} {'mSSIMc':>6s} {'change':>6s}")
     print(head)
     results = []
     for c in clips:
@@ -236,13 +250,13 @@ def main() -> None:
         for name in res["variants"]:
             s = res[name]
             print(f"{res['clip'][:44]:44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
-                  f"{s[4]:7.2f} {s[5]:6.3f}")
+                  f"{s[4]:7.2f} {s[5]:6.3f} {s[6]:6.2f}")
         print(f"{'':44s} ({res['size'][0]}x{res['size'][1]}, {res['frames']} frames, {res['scored']} scored, "
               f"{res['seconds']:.1f} s" + (f", photo = frame {res['start']}, {res['interiors']} interiors learned"
                                            if args.learn else "") + ")" + (f" strips: {', '.join(map(str, res['strips']))}" if 'strips' in res else ""))
     for name in results[0]["variants"]:
         s = np.median(np.array([r[name] for r in results]), axis=0)
-        print(f"{'median':44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f}")
+        print(f"{'median':44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f} {s[6]:6.2f}")
     above = sum(r["ours"][0] > r["static"][0] for r in results)
     print(f"mouth SSIM above the static baseline on {above}/{len(results)} clips")
     if args.learn:
