@@ -147,7 +147,8 @@ class Presenter:
     def __init__(self, face: str | Path | None = None, *, voice: str | None = None, fps: int = 25,
                  size: int | None = None, crop: bool = False, still: bool = False, seed: int = 0,
                  expression_scale: float = 1.0, motion: str | None = None, renderer: str = "warp",
-                 allow_cpu: bool = False, face_index: int = 0, lips_model: str | Path | None = None):
+                 allow_cpu: bool = False, face_index: int = 0, lips_model: str | Path | None = None,
+                 appearance: str | Path | None = None):
         from avatar.build.scene import identity_for
         from avatar.resources import default_photo
 
@@ -158,6 +159,7 @@ class Presenter:
         self.spec: AvatarSpec = _from_options(
             AvatarSpec, {"photo": Path(face) if face else default_photo(), "face_index": face_index, "still": still,
                          "seed": seed, "expression_scale": expression_scale, "lips_model": lips_model,
+                         "appearance": appearance,
                          "renderer": {"name": renderer, "allow_cpu": allow_cpu},
                          **({"motion": motion} if motion else {})},
             {"motion": "--motion", "renderer.name": "--renderer", "face_index": "--face-index",
@@ -189,7 +191,7 @@ class Presenter:
 
         speech = self._speech(text, audio, transcript)
         motion = make_motion(speech, self.fps, self.spec)
-        frames = get_renderer(self.spec.renderer).frames(self.identity, motion, crop=self.crop)
+        frames = get_renderer(self.spec.renderer, self.spec.appearance).frames(self.identity, motion, crop=self.crop)
         shown = (text or transcript) or None
         cues = build_cues(speech.words, CaptionSpec(), text=shown) if speech.words else []
         return Clip(_resize(frames, self.size), len(motion), self.fps, speech.audio, speech.sample_rate,
@@ -220,7 +222,7 @@ def say(text: str | None = None, *, face: str | Path | None = None, out: str | P
     """One talking-head clip (the whole photo, or the face crop) from text or recorded audio.
 
     presenter_options: fps, size, crop, still, seed, expression_scale, motion, renderer,
-    allow_cpu, face_index, lips_model (see Presenter)."""
+    allow_cpu, face_index, lips_model, appearance (see Presenter)."""
     if not text and audio is None:
         raise AvatarError("nothing to say: give TEXT or --audio FILE")
     out = Path(out)

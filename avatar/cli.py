@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from avatar.errors import AvatarError
+from avatar.face.cli import face_app
 from avatar.lips.cli import lips_app
 
 app = typer.Typer(
@@ -260,6 +261,8 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         expression_scale: float = typer.Option(1.0, min=0, max=3, help="Scale of head motion and brows."),
         motion: Optional[str] = typer.Option(None, help="auto | phonemes | audio | hybrid (default: auto)."),
         lips_model: Optional[Path] = typer.Option(None, help="Audio-to-lips checkpoint (default: the bundled one)."),
+        appearance: Optional[Path] = typer.Option(None, help="The presenter's own mouth interiors (from `avatar face "
+                                                               "learn`)."),
         renderer: str = typer.Option("warp", help="warp (CPU) | diffusion (GPU, needs weights)."),
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
         face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest).")):
@@ -270,7 +273,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
                      size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
                      motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
-                     lips_model=lips_model, on_progress=bars)
+                     lips_model=lips_model, appearance=appearance, on_progress=bars)
     done(result.summary())
 
 
@@ -385,6 +388,7 @@ def cache_clear(opts: dict = None):
 
 
 app.add_typer(cache_app, name="cache")
+app.add_typer(face_app, name="face")   # `avatar face reenact|learn` (avatar.face.cli; light to import)
 app.add_typer(lips_app, name="lips")   # `avatar lips train|eval` (avatar.lips.cli; light to import)
 
 

@@ -53,6 +53,7 @@ def project(tmp_path, astronaut_path):
     (d / "brand.yaml").write_text("font: font.ttf\nlogo: logo.png\nbackground_image: bg.png\ntext_color: '#111111'\n")
     (d / "slow.yaml").write_text("# a slower joe\npreset: joe\nspeed: 0.9\nlexicon: {SQL: sequel}\n")
     shutil.copy(astronaut_path, d / "me.png")
+    (d / "me.face").write_bytes(b"mouth interiors")   # planning only digests it
     _png(d / "chart.png", "green")
     _pdf(d / "deck.pdf", "white")
     _wav(d / "take.wav")
@@ -67,7 +68,7 @@ def project(tmp_path, astronaut_path):
         "  - slide: {layout: image, image: chart.png}\n"
         "    narration: SQL is fun.\n"
         "    voice: {preset: slow.yaml}\n"
-        "    avatar: {photo: me.png}\n"
+        "    avatar: {photo: me.png, appearance: me.face}\n"
         "  - slide: {layout: pdf, pdf: deck.pdf, page: 1}\n"
         "    voice: {engine: recorded, audio: take.wav, transcript: hello}\n"
         "  - slide: {layout: title, title: Last}\n"
@@ -100,6 +101,7 @@ EDITS = {
     "voice preset": (lambda d: (d / "slow.yaml").write_text((d / "slow.yaml").read_text().replace("0.9", "0.8")), {0}),
     "lexicon": (lambda d: (d / "slow.yaml").write_text((d / "slow.yaml").read_text().replace("sequel", "S Q L")), {0}),
     "photo": (lambda d: _append(d / "me.png"), {0}),
+    "appearance": (lambda d: _append(d / "me.face"), {0}),
     "slide image": (lambda d: _png(d / "chart.png", "yellow"), {0}),
     "pdf": (lambda d: _pdf(d / "deck.pdf", "gray"), {1}),
     "recording": (lambda d: _wav(d / "take.wav", freq=330.0), {1}),

@@ -147,3 +147,61 @@ def test_get_renderer():
     assert isinstance(r, WarpRenderer) and isinstance(r, Renderer)
     with pytest.raises(AvatarError):
         get_renderer("nonsense")
+
+
+def _affines_by_solve(src, dst):
+    """The renderer's former per-triangle numpy.linalg.solve (reference for the closed form)."""
+    k = len(src)
+    D = np.concatenate([dst, np.ones((k, 3, 1))], axis=2)
+    bad = np.abs(np.linalg.det(D)) < 1e-6
+    D[bad] = np.eye(3)
+    S = src.copy()
+    S[bad] = np.eye(3)[:, :2]
+    A = np.concatenate([np.linalg.solve(D, S).transpose(0, 2, 1), np.array([[[1, 0, 0], [0, 1, 0]]], float)])
+    A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
+    return A.astype(np.float32)
+
+
+def test_closed_form_affines_equal_the_solve():
+    from avatar.renderers.warp import _affines
+
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 512, (2000, 3, 2))
+    dst = src + rng.normal(0, 8, src.shape)
+    dst[:5] = dst[:5, :1]                          # collapsed triangles: the identity
+    dst[5:10, 2] = (dst[5:10, 0] + dst[5:10, 1]) / 2   # a vertex on the opposite edge: degenerate too
+    A, ref = _affines(src, dst), _affines_by_solve(src, dst)
+    assert A.shape == ref.shape == (2001, 2, 3) and A.dtype == np.float32
+    np.testing.assert_allclose(A, ref, rtol=1e-5, atol=1e-3)
+    assert np.array_equal(A[:10], np.broadcast_to(np.float32([[1, 0, 0], [0, 1, 0]]), (10, 2, 3)))
+    # each map takes its dst triangle onto its src triangle
+    ones = np.concatenate([dst[10:], np.ones((len(dst) - 10, 3, 1))], axis=2)
+    np.testing.assert_allclose(np.einsum("kij,kpj->kpi", A[10:-1].astype(np.float64), ones), src[10:], atol=0.05)
+
+
+def test_upper_teeth_follow_the_skull_not_the_jaw():
+    """paint_mouth: the upper teeth hang from the skull line, whatever the lower lip (jaw) does;
+    moving the skull line (head pose) moves them."""
+    from avatar.renderers.mouth import INNER_LOWER, MouthStyle, paint_mouth
+
+    e = 200.0
+    style = MouthStyle(np.array([30.0, 15, 15]), np.array([220.0, 210, 195]), np.array([150.0, 70, 70]), e,
+                       gum=np.array([160.0, 90, 90]))
+    xs = np.linspace(100, 200, len(INNER_LOWER))
+    arc = 1 - ((xs - 150) / 50) ** 2
+    upper = np.stack([xs, 100 - 4 * arc], 1)
+
+    def paint(drop, skull_dy=0.0):
+        f = np.full((200, 300, 3), 128, np.uint8)
+        lower = np.stack([xs, 100 + drop * arc], 1)
+        paint_mouth(f, upper, lower, style, skull=upper + [0, skull_dy])
+        return f.astype(int)
+
+    half, wide = paint(16), paint(32)
+    teeth = (slice(99, 102), slice(135, 165))              # under the upper lip (and its inner band)
+    assert half[teeth].mean() > 150                        # bright teeth there
+    assert np.abs(half[teeth] - wide[teeth]).max() <= 3    # the jaw opening does not move them
+    moved = paint(16, skull_dy=6.0)                        # the head lowers the teeth line
+    below = (slice(103, 107), slice(135, 165))
+    assert moved[below].mean() > half[below].mean() + 40   # teeth now where the cavity was
+    assert wide[106:112, 140:160].mean() < 60              # below the teeth in the open mouth: dark cavity

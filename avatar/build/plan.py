@@ -147,13 +147,15 @@ def _presenter(deck: Presentation, scene: Scene, base: Path, inputs: dict, diges
 
     av = deck.avatar_for(scene)
     photo = _absolute(av.photo, base) if av.photo else default_photo()
-    av = av.model_copy(update={"photo": photo, "lips_model": _absolute(av.lips_model, base)})
+    av = av.model_copy(update={"photo": photo, "lips_model": _absolute(av.lips_model, base),
+                               "appearance": _absolute(av.appearance, base)})
     if av.layout == "none":
         return av
     if not photo.is_file():
         raise AvatarError(f"photo not found: {photo}", field="avatar.photo",
                           hint="check the path, or use --face PHOTO")
     digests.add(inputs, photo, "avatar.photo")
+    digests.add(inputs, av.appearance, "avatar.appearance")
     if av.motion != "phonemes" and av.lips_model is not None:
         from avatar.motion.audio_model import config_path
 

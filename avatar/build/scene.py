@@ -88,7 +88,7 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
     if composer.needs_face:
         # 4. motion, 5. face frames
         motion = make_motion(speech, fps, av, n)
-        face_frames = get_renderer(av.renderer).frames(identity, motion, crop=crop)
+        face_frames = get_renderer(av.renderer, av.appearance).frames(identity, motion, crop=crop)
     # 6. compose
     frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
     # 7. transition

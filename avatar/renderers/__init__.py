@@ -13,18 +13,20 @@ if TYPE_CHECKING:
     from avatar.types import Renderer
 
 
-def get_renderer(spec: "RendererSpec") -> "Renderer":
-    """'warp' -> WarpRenderer (CPU); 'diffusion' -> DiffusionRenderer on top of a WarpRenderer."""
+def get_renderer(spec: "RendererSpec", appearance=None) -> "Renderer":
+    """'warp' -> WarpRenderer (CPU); 'diffusion' -> DiffusionRenderer on top of a WarpRenderer.
+
+    appearance: a .face file (avatar face learn) whose real mouth interiors the warp paints."""
     from avatar.errors import AvatarError
     from avatar.renderers.warp import WarpRenderer
 
     name = getattr(spec, "name", spec)
     if name == "warp":
-        return WarpRenderer()
+        return WarpRenderer(appearance=appearance)
     if name == "diffusion":
         from avatar.renderers.diffusion import DiffusionRenderer
 
-        return DiffusionRenderer(spec, base=WarpRenderer())
+        return DiffusionRenderer(spec, base=WarpRenderer(appearance=appearance))
     raise AvatarError(f"unknown renderer {name!r}", field="avatar.renderer.name", hint="use 'warp' or 'diffusion'")
 
 

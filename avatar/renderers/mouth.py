@@ -1,8 +1,13 @@
 """Synthesized mouth interior (cavity, teeth, tongue) for the warp renderer.
 
 Painted only inside the inner-lip polygon of the target mesh, so nothing can show
-outside the lips; colours come from the photo (lip colour, skin brightness, and the
-photo's own teeth when its mouth is open at rest).
+outside the lips. Upper teeth hang from a line fixed to the skull (the photo's inner
+upper lip moved by the head pose only), so they never move with the jaw; lower teeth
+rise from the lower lip, which the jaw carries. When the photo shows its teeth, its own
+interior is used: the upper part follows the skull, the lower part the jaw, and what
+opens between them is dark cavity. Otherwise teeth are drawn: one tooth per arch
+position (narrower towards the corners), dark gaps between them, a gum line above,
+lit like the photo's face and shaded by the lips.
 """
 from __future__ import annotations
 
@@ -26,6 +31,23 @@ class MouthStyle:
     tongue: np.ndarray   # (3,) float RGB
     eye: float           # outer-eye-corner distance in pixels of the frames painted
     grain: float = 0.0   # std of the photo's fine noise on the skin, matched on the painted interior
+    gum: np.ndarray | None = None       # (3,) float RGB
+    photo: np.ndarray | None = None     # crop of the photo around its open mouth (it shows teeth)
+    photo_upper: np.ndarray | None = None   # (11, 2) inner upper lip in `photo` pixels
+    photo_lower: np.ndarray | None = None   # (11, 2) inner lower lip in `photo` pixels
+    lip: np.ndarray | None = None       # (3,) float RGB: the photo's median lip colour
+    bank: object | None = None          # avatar.face.appearance.MouthBank: real interiors by shape
+    bank_gain: np.ndarray | None = None  # (3,) colour match of the bank's interiors to the photo
+
+
+TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its own interior is reused
+# visible widths of the upper teeth from the midline out (central, lateral, canine, premolars...),
+# in eye distances along the arch
+TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
+UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
+LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in eye distances
+TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
+TIP_DROP = 0.03          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
 
 
 def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
@@ -59,17 +81,24 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     face_m = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(face_m, hull, 1)
     lum = image[face_m > 0].mean(1) if face_m.any() else skin.mean(keepdims=True)
-    teeth = float(np.clip(0.92 * np.percentile(lum, 92), 90, 215)) * np.array([1.02, 1.0, 0.95])
-    if rest_open > 0.04:          # the photo shows its teeth: use their colour
+    teeth = float(np.clip(1.05 * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
+    photo = pu = pl = None
+    if rest_open > TEETH_SHOWN:          # the photo shows its teeth: keep its interior
         in_m = _poly_mask((h, w), inner)
         px = image[in_m].astype(np.float64)
         if len(px) > 20:
             lum = px.mean(1)
             bright = px[lum >= np.percentile(lum, 70)]
             teeth = np.median(bright, 0)
+            x0, y0 = np.maximum(np.floor(inner.min(0)).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(inner.max(0)).astype(int) + 3, (w, h))
+            photo = np.ascontiguousarray(image[y0:y1, x0:x1])
+            pu, pl = lm[list(INNER_UPPER), :2] - (x0, y0), lm[list(INNER_LOWER), :2] - (x0, y0)
     cavity = lip * np.array([0.22, 0.12, 0.12]) + 6.0
     tongue = lip * np.array([0.80, 0.55, 0.55]) * light
-    return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain)
+    gum = lip * np.array([0.95, 0.62, 0.62])
+    return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain, np.clip(gum, 0, 255),
+                      photo, pu, pl, lip)
 
 
 def _lip_seam(frame: np.ndarray, line: np.ndarray, style: MouthStyle, strength: float) -> None:
@@ -88,10 +117,155 @@ def _lip_seam(frame: np.ndarray, line: np.ndarray, style: MouthStyle, strength: 
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + style.cavity * 1.3 * a, 0, 255).astype(np.uint8)
 
 
-def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: MouthStyle) -> None:
+def _chain(u: np.ndarray, pts: np.ndarray, mid: np.ndarray, ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+    """The chain `pts` as v(u) in the mouth frame (mid, ax, ay), sampled at `u`."""
+    pu, pv = (pts - mid) @ ax, (pts - mid) @ ay
+    o = np.argsort(pu)
+    return np.interp(u, pu[o], pv[o])
+
+
+def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(shade across each tooth, distance to the nearest gap in px) at arch position s (px from
+    the midline, where the two central incisors meet)."""
+    edges = np.concatenate([[0.0], np.cumsum(TOOTH_WIDTHS)]) * e * scale
+    a = np.abs(s)
+    k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
+    lo, hi = edges[k], edges[k + 1]
+    frac = np.clip((a - lo) / (hi - lo), 0, 1)
+    shade = 1.0 - 0.12 * (2 * frac - 1) ** 2            # each tooth rounded: lit in its middle
+    dist = np.minimum(a - lo, hi - a)
+    return shade, dist
+
+
+def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth: bool = True) -> np.ndarray:
+    """The synthetic interior: cavity, tongue, upper teeth from `tline`, lower teeth, gum.
+    upper_teeth=False: the photo's own teeth go below `tline` (gum above it, cavity below)."""
+    e = style.eye
+    gap = np.maximum(bot - top, 1e-3)
+    depth = np.clip((v - top) / gap, 0, 1)                 # 0 at the upper lip, 1 at the lower
+    side = np.clip(np.abs(u) / half, 0, 1)                 # 0 centre, 1 corner
+    img = style.cavity * (1.15 - 0.5 * depth[..., None])   # back of the mouth, darker low
+    # tongue: a low mound at the back
+    t_h = np.minimum(0.3 * gap, 0.06 * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
+    tongue_top = bot - t_h
+    t_a = np.clip((v - tongue_top) / 1.5 + 0.5, 0, 1)[..., None] * 0.9
+    t_tone = 0.78 - 0.3 * np.clip((v - tongue_top) / np.maximum(t_h, 1.0), 0, 1)   # lit on top
+    img = img * (1 - t_a) + style.tongue * t_tone[..., None] * t_a
+    # the arch: position along the dental arch from the midline (teeth narrow towards the corners)
+    s = half * np.arcsin(np.clip(u / (1.1 * half), -1, 1))
+    shade, dist = _tooth_pattern(s, e)
+    gap_w = 0.006 * e + 0.4
+    occl = 1.0 - 0.5 * side ** 3                          # the cheeks shade the back teeth
+    # upper teeth hang from the skull: tips a little below the photo's lip seam, the rest
+    # hidden by the upper lip until it lifts; their tips are a little translucent
+    up_h = TOOTH_HEIGHT * e * (1 - 0.35 * side ** 2)
+    vt = v - (tline + TIP_DROP * e * (1 - 0.5 * side ** 2) - up_h) if upper_teeth else v - tline
+    up_h = up_h if upper_teeth else np.zeros_like(up_h)
+    up_a = np.clip((up_h - vt) / 1.0 + 0.5, 0, 1) * np.clip(vt / 1.0 + 0.5, 0, 1)
+    tip = np.clip((vt - 0.75 * up_h) / np.maximum(0.25 * up_h, 1), 0, 1)
+    seam = 1.0 - 0.3 * np.exp(-(dist / gap_w) ** 2) * (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1))
+    lip_shadow = 0.86 + 0.14 * np.clip((v - top) / max(0.03 * e, 1.0), 0, 1)   # under the upper lip
+    tone = shade * occl * seam * lip_shadow * (1 - 0.12 * tip)
+    img = img * (1 - up_a[..., None]) + (style.teeth * tone[..., None]) * up_a[..., None]
+    # gum above the teeth (shows when the upper lip lifts above the skull line)
+    gum_a = np.clip(-vt / 1.0 + 0.5, 0, 1)
+    gum = style.gum if style.gum is not None else style.cavity * 3
+    img = img * (1 - gum_a[..., None]) + (gum * (0.8 * occl * lip_shadow)[..., None]) * gum_a[..., None]
+    # lower teeth: rise from the lower lip with the jaw, shown when the mouth is well open
+    gap_c = float(np.max(gap))
+    low_h = (np.minimum(0.25 * gap, 0.05 * e) * np.clip((gap_c / e - 0.18) / 0.1, 0, 1)
+             * np.clip(1 - (u / (0.7 * half)) ** 2, 0, 1))
+    lo_a = np.clip((v - (bot - low_h)) / 1.0 + 0.5, 0, 1) * (low_h > 0.5)
+    shade_l, dist_l = _tooth_pattern(s, e, 0.68)
+    seam_l = 1.0 - 0.2 * np.exp(-(dist_l / gap_w) ** 2)
+    tone_l = 0.72 * shade_l * occl * seam_l
+    img = img * (1 - lo_a[..., None]) + (style.teeth * tone_l[..., None]) * lo_a[..., None]
+    # the lower lip's inner edge shades what is right above it; the corners are in shadow
+    img = img * (1 - 0.35 * np.clip(1 - (bot - v) / max(0.02 * e, 1.0), 0, 1))[..., None]
+    return img * (1.0 - 0.45 * side ** 4)[..., None]
+
+
+def _photo_interior(u, v, top, bot, tline, half, style: MouthStyle):
+    """The photo's own interior placed in this mouth: (image, weight). Its upper part (the
+    upper teeth) hangs from the skull line, its lower part rides on the lower lip (the jaw);
+    the weight is 0 where the photo has nothing to show (the mouth opens wider than the
+    photo's, or the upper lip lifts above its teeth): drawn interior there."""
+    import cv2
+
+    pu, pl = style.photo_upper, style.photo_lower
+    c0, c1 = pu[0], pu[-1]
+    ax = (c1 - c0) / max(np.linalg.norm(c1 - c0), 1e-6)
+    ay = np.array([-ax[1], ax[0]])
+    mid = (c0 + c1) / 2
+    half_p = max(np.linalg.norm(c1 - c0) / 2, 1.0)
+    up = u * (half_p / half)
+    top_p, bot_p = _chain(up, pu, mid, ax, ay), _chain(up, pl, mid, ax, ay)
+    split = top_p + UPPER_SHARE * (bot_p - top_p)      # the photo's upper teeth above, lower teeth below
+    v_up = top_p + (v - tline)                         # hangs from the skull
+    v_lo = bot_p - (bot - v)                           # rides on the lower lip (the jaw)
+    ok_up = (v_up >= top_p) & (v_up <= split)
+    ok_lo = (v_lo >= split) & (v_lo <= bot_p - 1.0)
+    use_up = ok_up & (~ok_lo | (v - top < UPPER_SHARE * (bot - top)))
+    vp = np.where(use_up, v_up, v_lo)
+    ok = (use_up | ok_lo).astype(np.float32)
+    mx = (mid[0] + up * ax[0] + vp * ay[0]).astype(np.float32)
+    my = (mid[1] + up * ax[1] + vp * ay[1]).astype(np.float32)
+    img = cv2.remap(style.photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    weight = cv2.GaussianBlur(ok, (0, 0), max(0.6, 0.008 * style.eye))
+    return img, weight[..., None]
+
+
+def _bank_interior(u, v, top, bot, half, upper, lower, style: MouthStyle) -> np.ndarray:
+    """The learned interiors nearest this mouth's shape, stretched between its inner lips."""
+    import cv2
+
+    e = style.eye
+    patch = style.bank.blend(float(np.linalg.norm(upper[5] - lower[5]) / e),
+                             float(np.linalg.norm(upper[-1] - upper[0]) / e))
+    if style.bank_gain is not None:
+        patch = patch * style.bank_gain.astype(np.float32)
+    rows, cols = patch.shape[:2]
+    mx = ((np.clip(u / half, -1, 1) + 1) / 2 * (cols - 1)).astype(np.float32)
+    my = (np.clip((v - top) / np.maximum(bot - top, 1e-3), 0, 1) * (rows - 1)).astype(np.float32)
+    return cv2.remap(np.ascontiguousarray(patch, np.float32), mx, my, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def _lip_band(img, roi, u, v, top, bot, mid, ax, ay, style: MouthStyle) -> np.ndarray:
+    """Lip flesh along the inner-lip lines: MediaPipe's inner contour lies a little inside
+    the lips (it reads about 2 * LIP_BAND even on pressed lips), so the lips keep their
+    thickness, meet in a dark seam when the gap is that small, and the mouth shows air only
+    beyond it. The band is the lip's own texture mirrored across the contour, darker
+    towards the inside, with a faint moist highlight on the lower lip."""
+    import cv2
+
+    e = style.eye
+    band_w = LIP_BAND * e
+    d_top, d_bot = v - top, bot - v
+    near = np.minimum(d_top, d_bot)
+    band = np.clip((band_w - near) / 1.0 + 0.5, 0, 1)
+    upper = d_top < d_bot
+    mv = np.where(upper, 2 * top - v - 1.5, 2 * bot - v + 1.5)          # mirrored across the contour
+    mx = (mid[0] + u * ax[0] + mv * ay[0]).astype(np.float32) - roi[1][0]
+    my = (mid[1] + u * ax[1] + mv * ay[1]).astype(np.float32) - roi[1][1]
+    lip = cv2.remap(roi[0], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    depth = np.clip(near / max(band_w, 1.0), 0, 1)                     # 0 at the contour, 1 at the band's edge
+    lip = lip * (1.0 - 0.18 * depth)[..., None]
+    wet = np.exp(-((d_bot - 0.35 * band_w) / max(0.25 * band_w, 0.6)) ** 2) * ~upper
+    lip = lip + (np.minimum(255.0, lip * 1.2) - lip) * (0.3 * wet)[..., None]
+    gap = bot - top
+    seam = np.exp(-((v - (top + bot) / 2) / (0.006 * e + 0.6)) ** 2) * np.clip(1 - (gap - 2 * band_w) / max(band_w, 1.0), 0, 1)
+    lip = lip * (1 - 0.5 * seam)[..., None] + style.cavity * (0.5 * seam)[..., None]
+    return img * (1 - band[..., None]) + lip * band[..., None]
+
+
+def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: MouthStyle,
+                skull: np.ndarray | None = None) -> None:
     """Paint the interior into `frame` (H, W, 3 uint8, in place) between the inner-lip chains.
 
     upper, lower: (11, 2) inner-lip points (INNER_UPPER / INNER_LOWER order) in frame pixels.
+    skull: (11, 2) where the photo's inner upper lip is with the head pose only (no
+    expression): the upper teeth hang from it. None: from the upper lip itself.
     """
     import cv2
 
@@ -123,40 +297,20 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     u = (xs - mid[0]) * ax[0] + (ys - mid[1]) * ax[1]
     v = (xs - mid[0]) * ay[0] + (ys - mid[1]) * ay[1]
-    uu, vu = (upper - mid) @ ax, (upper - mid) @ ay
-    ul, vl = (lower - mid) @ ax, (lower - mid) @ ay
-    top = np.interp(u, np.sort(uu), vu[np.argsort(uu)])
-    bot = np.interp(u, np.sort(ul), vl[np.argsort(ul)])
-    gap = np.maximum(bot - top, 1e-3)
-    depth = np.clip((v - top) / gap, 0, 1)                 # 0 at the upper lip, 1 at the lower
-    side = np.clip(np.abs(u) / half, 0, 1)                 # 0 centre, 1 corner
-
-    img = style.cavity * (1.15 - 0.45 * depth[..., None])  # back of the mouth, darker low
-    # tongue: a low mound at the back
-    t_h = np.minimum(0.3 * gap, 0.06 * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
-    tongue_top = bot - t_h
-    t_a = np.clip((v - tongue_top) / 1.5 + 0.5, 0, 1)[..., None] * 0.9
-    t_tone = 0.78 - 0.3 * np.clip((v - tongue_top) / np.maximum(t_h, 1.0), 0, 1)   # lit on top
-    img = img * (1 - t_a) + style.tongue * t_tone[..., None] * t_a
-    # the lower lip's inner edge shades what is right above it
-    img = img * (1 - 0.45 * np.clip(1 - (bot - v) / max(0.02 * e, 1.0), 0, 1))[..., None]
-    # lower teeth only when wide open
-    gap_e = gap_c / e
-    low_h = (np.minimum(0.1 * gap, 0.025 * e) * np.clip((gap_e - 0.22) / 0.08, 0, 1)
-             * np.clip(1 - (u / (0.55 * half)) ** 2, 0, 1))
-    lo_a = np.clip((v - (bot - low_h)) / 1.0 + 0.5, 0, 1) * (low_h > 0.5)
-    # upper teeth: a band hanging from the upper lip
-    up_h = np.minimum(0.5 * gap, 0.095 * e) * (1 - 0.35 * side ** 2)
-    up_a = np.clip(((top + up_h) - v) / 1.0 + 0.5, 0, 1)
-    edge = 1.0 - 0.08 * np.exp(-(((np.abs(u) + 0.5 * 0.095 * e) % (0.095 * e) - 0.5 * 0.095 * e) / (0.01 * e + 0.4)) ** 2)
-    lip_shadow = 0.9 + 0.1 * np.clip((v - top) / max(0.02 * e, 1.0), 0, 1)   # the upper lip shades the teeth
-    for a, shade in ((lo_a, 0.75), (up_a, 1.0)):
-        tone = shade * (1.0 - 0.35 * side ** 2) * edge * lip_shadow
-        img = img * (1 - a[..., None]) + (style.teeth * tone[..., None]) * a[..., None]
-    # soft shadow from the lips into the cavity, strongest at the corners
-    shadow = 1.0 - 0.5 * side ** 2
-    img = img * shadow[..., None]
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.5, 0.006 * e))
+    top, bot = _chain(u, upper, mid, ax, ay), _chain(u, lower, mid, ax, ay)
+    tline = top if skull is None else np.minimum(_chain(u, skull, mid, ax, ay), bot - 1.0)
+    if style.bank is not None:       # the presenter's own interior for this mouth shape
+        img = _bank_interior(u, v, top, bot, half, upper, lower, style)
+    else:
+        img = _drawn_interior(u, v, top, bot, tline, half, style, upper_teeth=style.photo is None)
+    if style.photo is not None and style.bank is None:
+        real, wgt = _photo_interior(u, v, top, bot, tline, half, style)
+        img = img * (1 - wgt) + real * wgt
+    # the lips around the hole (a margin that the mirrored band may sample), before painting
+    m = int(np.ceil(2 * LIP_BAND * e)) + 3
+    rx0, ry0, rx1, ry1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)
+    img = _lip_band(img, (frame[ry0:ry1, rx0:rx1], (rx0, ry0)), u, v, top, bot, mid, ax, ay, style)
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e))
     if style.grain > 0.3:        # the photo's grain, as a fixed per-pixel pattern (no flicker)
         h_ = (xs.astype(np.int64) * 73856093) ^ (ys.astype(np.int64) * 19349663)
         noise = (h_ % 2003).astype(np.float32) / 2003.0 - 0.5

@@ -37,6 +37,7 @@ UPPER_LIP_SHARE = 0.2         # part of an opening taken by the upper lip (the r
 BLINK_MEET = 0.85             # where the lids meet, from the upper (0) to the lower (1) lid
 BROW_LIFT = 0.09              # eyebrow raise at brow=1, in eye distances
 DEPTH_DETAIL = 0.3            # share of the mesh's fine depth relief used by head rotation
+MAX_SHIFT = 0.4              # largest head translation, in eye distances (the anchor ring stays put)
 COARSE = 4                    # smallest coarse map grid step in px (exact patches around mouth and eyes)
 COARSE_PER_EYE = 30           # coarse steps per eye distance on large faces (step up to 3 * COARSE)
 
@@ -126,8 +127,10 @@ class FaceRig:
                    rest_open=rest_open, eye=eye, depth=depth, active=active, step=step, style=mouth_style(image, lm, rest_open))
 
     # ------------------------------------------------------------------ per frame
-    def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float) -> np.ndarray:
-        """(478, 3) target landmarks in working pixels for one Motion row."""
+    def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float,
+               shift: np.ndarray | None = None) -> np.ndarray:
+        """(478, 3) target landmarks in working pixels for one Motion row; `shift` (2,) moves
+        the whole head by that many working pixels after the rotation (the anchors stay)."""
         o, wd = float(mouth[0]), float(mouth[1])
         d = wd * self.width_basis + float(blink) * self.blink_basis + float(brow) * self.brow_basis
         if self.rest_open > 0 and o < self.rest_open:
@@ -144,6 +147,8 @@ class FaceRig:
             q = lm.copy()
             q[:, 2] = self.depth
             lm[:, :2] += ((q - self.pivot) @ r.T + self.pivot - q)[:, :2]
+        if shift is not None:
+            lm[:, :2] += np.clip(shift, -MAX_SHIFT * self.eye, MAX_SHIFT * self.eye)
         return lm
 
     def backward_map(self, tgt: np.ndarray, patches: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -181,8 +186,13 @@ class FaceRig:
             sub[pids >= 0] = _apply(A, pids, xx, yy)[pids >= 0]
         return m
 
-    def render(self, tgt: np.ndarray, blink: float) -> np.ndarray:
-        """The working image warped to `tgt` (a new array)."""
+    def skull_line(self, head: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """(11, 2) the photo's inner upper lip moved by the head pose only: the upper teeth's line."""
+        rest = self.target(np.array([self.rest_open, 0.0]), head, 0.0, 0.0, shift)
+        return rest[list(INNER_UPPER), :2]
+
+    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None) -> np.ndarray:
+        """The working image warped to `tgt` (a new array); skull: see skull_line."""
         import cv2
 
         e = self.eye
@@ -194,7 +204,7 @@ class FaceRig:
         m = self.backward_map(tgt, patches)
         out = self.image.copy()
         out[ay0:ay1, ax0:ax1] = cv2.remap(self.image, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style)
+        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull)
         return out
 
 
@@ -204,17 +214,25 @@ def _box(p: np.ndarray, margin: float) -> tuple[int, int, int, int]:
 
 
 def _affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(K+1, 2, 3) float32 affine maps taking each dst triangle onto its src triangle; [K] = identity."""
-    k = len(src)
-    D = np.concatenate([dst, np.ones((k, 3, 1))], axis=2)          # rows [x, y, 1]
-    det = np.linalg.det(D)
+    """(K+1, 2, 3) float32 affine maps taking each dst triangle onto its src triangle; [K] = identity.
+
+    Closed form per triangle (vectorised): with edge matrices D = [d1 d2] (dst) and
+    S = [s1 s2] (src), the linear part is S D^-1 and the offset src0 - S D^-1 dst0.
+    Degenerate dst triangles (|det D| < 1e-6) get the identity."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
     bad = np.abs(det) < 1e-6
-    D[bad] = np.eye(3)
-    S = src.copy()
-    S[bad] = np.eye(3)[:, :2]
-    At = np.linalg.solve(D, S)                                       # (K, 3, 2)
-    A = np.concatenate([At.transpose(0, 2, 1), np.array([[[1, 0, 0], [0, 1, 0]]], float)])
-    A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
+    inv = 1.0 / np.where(bad, 1.0, det)
+    # D^-1 = [[d2y, -d2x], [-d1y, d1x]] / det; M = S D^-1 with S's columns s1, s2
+    i00, i01, i10, i11 = d2[:, 1] * inv, -d2[:, 0] * inv, -d1[:, 1] * inv, d1[:, 0] * inv
+    A = np.empty((len(src) + 1, 2, 3))
+    A[:-1, :, 0] = s1 * i00[:, None] + s2 * i10[:, None]
+    A[:-1, :, 1] = s1 * i01[:, None] + s2 * i11[:, None]
+    A[:-1, :, 2] = src[:, 0] - A[:-1, :, 0] * dst[:, 0, :1] - A[:-1, :, 1] * dst[:, 0, 1:]
+    A[-1] = A[:-1][bad] = [[1, 0, 0], [0, 1, 0]]
     return A.astype(np.float32)
 
 
@@ -345,12 +363,19 @@ class WarpRenderer:
 
     size: side of the square frames with crop=True (None = the face box's own size);
     paste-back frames (crop=False) always have the photo's full resolution.
+    appearance: a `.face` file (avatar face learn) or a loaded MouthBank: the presenter's
+    own mouth interiors, used instead of drawn ones.
     """
 
     name = "warp"
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, size: int | None = None, appearance=None):
         self.size = size
+        if appearance is not None and not hasattr(appearance, "blend"):
+            from avatar.face.appearance import load_appearance
+
+            appearance = load_appearance(appearance)
+        self.appearance = appearance
 
     def rig(self, identity: Identity, *, crop: bool = False) -> tuple[FaceRig, tuple[int, int], float]:
         """The FaceRig for this identity, the work region's offset in the photo and its scale."""
@@ -366,16 +391,25 @@ class WarpRenderer:
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
             region = cv2.resize(region, (self.size, self.size), interpolation=interp)
             lm *= scale
-        return FaceRig.build(region, lm), (x0, y0), scale
+        rig = FaceRig.build(region, lm)
+        if self.appearance is not None:
+            import dataclasses
 
-    def frames_with_landmarks(self, identity: Identity, motion: Motion, *,
-                              crop: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row."""
-        rig, (x0, y0), _ = self.rig(identity, crop=crop)
+            gain = np.clip(rig.style.lip / np.maximum(self.appearance.lip, 1.0), 0.7, 1.4)
+            rig.style = dataclasses.replace(rig.style, bank=self.appearance, bank_gain=gain)
+        return rig, (x0, y0), scale
+
+    def frames_with_landmarks(self, identity: Identity, motion: Motion, *, crop: bool = False,
+                              shift: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row.
+        shift: optional (T, 2) head translation per frame in photo pixels (self-reenactment of
+        real footage; Motion itself has no translation)."""
+        rig, (x0, y0), scale = self.rig(identity, crop=crop)
         base = None if crop else identity.image
         for i in range(len(motion)):
-            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i])
-            face = rig.render(tgt, float(motion.blink[i]))
+            sh = None if shift is None else np.asarray(shift[i], np.float64) * scale
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh)
+            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
                 yield face, lm2

@@ -29,7 +29,7 @@ SLIDE_LAYOUTS = get_args(Slide.model_fields["layout"].annotation)
 
 # Fields holding file paths: resolved against the folder of the file that wrote them.
 _PATH_FIELDS = {
-    "avatar": ("photo", "lips_model"),
+    "avatar": ("photo", "lips_model", "appearance"),
     "voice": VOICE_PATH_FIELDS,
     "theme": ("background_image", "logo"),
     "slide": ("image", "pdf"),

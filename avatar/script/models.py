@@ -83,6 +83,7 @@ class AvatarSpec(Model):
     still: bool = False                    # no head motion
     expression_scale: float = Field(1.0, ge=0, le=3)
     seed: int = 0
+    appearance: Optional[Path] = None      # the presenter's own mouth interiors (`avatar face learn` -> me.face)
     lips_model: Optional[Path] = None      # audio-to-lips checkpoint (.safetensors) for audio/hybrid motion; None = bundled
     renderer: RendererSpec = Field(default_factory=RendererSpec)
 
