@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Install into .venv (created if missing) with the test and GPU-path extras, then run pytest.
+# Install into .venv (created if missing) with the test, GPU-path and training extras (torch), then run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev,gpu]"
+.venv/bin/python -m pip install -q -e ".[dev,gpu,train]"
 .venv/bin/python -m pytest -q "$@"
