@@ -164,8 +164,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
     import warnings
 
+    # numpy's OpenBLAS threads spin in sched_yield between the small per-frame linear algebra
+    # calls (a quarter of a 2-core render went there, as system time); one thread computes the
+    # same numbers. Set before numpy loads (nothing imports it before this); the caller's value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="avatar")
