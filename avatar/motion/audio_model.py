@@ -173,7 +173,8 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> AudioMotionModel:
         raise AvatarError(f"lip-sync ONNX graph does not match its config {config_path(path).name}",
                           path=gpath, hint=hint)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1   # a small network: one thread, no spinning pool
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1   # a small network: one thread, no pool
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     n_params = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
