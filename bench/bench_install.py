@@ -8,7 +8,7 @@ wheel with those extras): build the wheel (`pip wheel --no-deps`, not timed), ma
 fresh venv, time `pip install --no-cache-dir WHEEL` from the package indexes pip is
 configured with, `du -s` the venv, then run `avatar demo` (1280x720, empty cache) and
 `avatar say --audio ../shared/eval/RD_Radio34_002.wav --motion audio` (the lips network;
-skipped, and said so, when ../shared/eval is missing) from that venv and take each one's
+--wav gives another recording; skipped, and said so, when there is none) from that venv and take each one's
 peak RSS from its rusage. Also says whether torch ended up in the venv.
 
 --overlay DIR: files copied over every tree before its wheel is built (a commit that lacks
@@ -66,7 +66,7 @@ def source_tree(dest: Path, tree: Path, ref: str | None, overlay: Path | None) -
     return dest
 
 
-def measure(name: str, src: Path, extras: str, tmp: Path, rss: bool) -> dict:
+def measure(name: str, src: Path, extras: str, tmp: Path, rss: bool, wav: Path | None) -> dict:
     wheels = tmp / f"{name}-wheel"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src)])
     wheel = next(wheels.glob("*.whl"))
@@ -84,9 +84,9 @@ def measure(name: str, src: Path, extras: str, tmp: Path, rss: bool) -> dict:
         env["AVATAR_CACHE"] = str(tmp / f"{name}-cache")
         avatar = str(venv / "bin" / "avatar")
         row["demo_rss_mb"], row["demo_s"] = peak_rss_mb([avatar, "demo", "-o", str(tmp / f"{name}-demo.mp4")], env)
-        if EVAL_WAV.is_file():
+        if wav is not None:
             row["say_audio_rss_mb"], row["say_audio_s"] = peak_rss_mb(
-                [avatar, "say", "--audio", str(EVAL_WAV), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env)
+                [avatar, "say", "--audio", str(wav), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env)
     shutil.rmtree(venv)
     return row
 
@@ -97,14 +97,16 @@ def main() -> int:
     ap.add_argument("--extras", default="", help="also measure the working tree's wheel with these extras (e.g. train)")
     ap.add_argument("--tree", type=Path, default=ROOT, help="the git working tree to measure")
     ap.add_argument("--overlay", type=Path, default=None, help="files copied over each tree before building")
+    ap.add_argument("--wav", type=Path, default=EVAL_WAV, help="recording for the `say --audio` run")
     ap.add_argument("--no-rss", dest="rss", action="store_false", help="skip the demo / say runs")
     args = ap.parse_args()
     pip = run([getattr(sys, "_base_executable", sys.executable), "-m", "pip", "--version"]).stdout.split()[1]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; python {platform.python_version()}, "
           f"pip {pip} (fresh venvs, --no-cache-dir)")
-    if args.rss and not EVAL_WAV.is_file():
-        print(f"{EVAL_WAV} not found (the ../shared/eval folder is missing?): skipping the `say --audio` RSS")
+    wav = args.wav if args.rss and args.wav.is_file() else None
+    if args.rss and wav is None:
+        print(f"{args.wav} not found (the ../shared/eval folder is missing?): skipping the `say --audio` RSS")
     variants = ([("before", args.before, "")] if args.before else []) + [("after", None, "")]
     if args.extras:
         variants.append((f"after[{args.extras}]", None, args.extras))
@@ -114,7 +116,7 @@ def main() -> int:
         for name, ref, extras in variants:
             src = source_tree(tmp / f"{name}-src".replace("[", "-").replace("]", ""), args.tree.resolve(), ref,
                               args.overlay)
-            row = measure(name.replace("[", "-").replace("]", ""), src, extras, tmp, args.rss)
+            row = measure(name.replace("[", "-").replace("]", ""), src, extras, tmp, args.rss, wav)
             row["variant"] = name + (f" ({ref})" if ref else "")
             rows.append(row)
             print("  ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
