@@ -8,8 +8,11 @@ wheel with those extras): build the wheel (`pip wheel --no-deps`, not timed), ma
 fresh venv, time `pip install --no-cache-dir WHEEL` from the package indexes pip is
 configured with, `du -s` the venv, then run `avatar demo` (1280x720, empty cache) and
 `avatar say --audio ../shared/eval/RD_Radio34_002.wav --motion audio` (the lips network;
---wav gives another recording; skipped, and said so, when there is none) from that venv and take each one's
-peak RSS from its rusage. Also says whether torch ended up in the venv.
+--wav gives another recording; skipped, and said so, when there is none) with that venv's
+python and packages, and take each one's peak RSS from its rusage. Also says whether
+torch ended up in the venv. The commands run the tree's own code (PYTHONPATH=the tree):
+the wheels of e5d4095 and its successors ship no templates/ yet, so `avatar demo` cannot
+run from the wheel alone; what is imported, and so the memory, is the same.
 
 --overlay DIR: files copied over every tree before its wheel is built (a commit that lacks
 a file it needs, e.g. e5d4095 lacks avatar/build/cache.py, which its .gitignore's
@@ -80,13 +83,12 @@ def measure(name: str, src: Path, extras: str, tmp: Path, rss: bool, wav: Path |
     has_torch = run([str(py), "-c", "import importlib.util as u; print(u.find_spec('torch') is not None)"]).stdout.strip()
     row = {"variant": name, "wheel": wheel.name, "install_s": seconds, "venv_mb": kb / 1024, "torch": has_torch}
     if rss:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env["AVATAR_CACHE"] = str(tmp / f"{name}-cache")
-        avatar = str(venv / "bin" / "avatar")
-        row["demo_rss_mb"], row["demo_s"] = peak_rss_mb([avatar, "demo", "-o", str(tmp / f"{name}-demo.mp4")], env)
+        env = {**os.environ, "PYTHONPATH": str(src), "AVATAR_CACHE": str(tmp / f"{name}-cache")}
+        avatar = [str(py), "-m", "avatar.cli"]
+        row["demo_rss_mb"], row["demo_s"] = peak_rss_mb([*avatar, "demo", "-o", str(tmp / f"{name}-demo.mp4")], env)
         if wav is not None:
             row["say_audio_rss_mb"], row["say_audio_s"] = peak_rss_mb(
-                [avatar, "say", "--audio", str(wav), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env)
+                [*avatar, "say", "--audio", str(wav), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env)
     shutil.rmtree(venv)
     return row
 

@@ -50,10 +50,15 @@ def train(
 @lips_app.command()
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint .safetensors (with its .json config beside it).")):
     """Write CHECKPOINT.onnx, the graph the runtime runs with onnxruntime (training does this itself)."""
+    from avatar.errors import AvatarError
     from avatar.lips.net import export_onnx, require_torch
 
     require_torch()
-    typer.echo(f"wrote {export_onnx(checkpoint)}")
+    try:
+        typer.echo(f"wrote {export_onnx(checkpoint)}")
+    except OSError as e:
+        raise AvatarError(f"cannot write the ONNX graph ({e.strerror or e})", path=checkpoint.with_suffix(".onnx"),
+                          hint="export a copy of the checkpoint in a folder you can write to") from None
 
 
 def _kernels(lookahead: int) -> tuple[int, ...]:
