@@ -41,10 +41,10 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
     return res
 
 
-def peak_rss_mb(cmd: list[str], env: dict) -> tuple[float, float]:
+def peak_rss_mb(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of cmd, from its rusage (the largest process of its tree)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
@@ -84,11 +84,11 @@ def measure(name: str, src: Path, extras: str, tmp: Path, rss: bool, wav: Path |
     row = {"variant": name, "wheel": wheel.name, "install_s": seconds, "venv_mb": kb / 1024, "torch": has_torch}
     if rss:
         env = {**os.environ, "PYTHONPATH": str(src), "AVATAR_CACHE": str(tmp / f"{name}-cache")}
-        avatar = [str(py), "-m", "avatar.cli"]
-        row["demo_rss_mb"], row["demo_s"] = peak_rss_mb([*avatar, "demo", "-o", str(tmp / f"{name}-demo.mp4")], env)
+        avatar = [str(py), "-m", "avatar.cli"]      # run in tmp: `-m` puts the working folder first on sys.path
+        row["demo_rss_mb"], row["demo_s"] = peak_rss_mb([*avatar, "demo", "-o", str(tmp / f"{name}-demo.mp4")], env, tmp)
         if wav is not None:
             row["say_audio_rss_mb"], row["say_audio_s"] = peak_rss_mb(
-                [*avatar, "say", "--audio", str(wav), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env)
+                [*avatar, "say", "--audio", str(wav), "--motion", "audio", "-o", str(tmp / f"{name}-say.mp4")], env, tmp)
     shutil.rmtree(venv)
     return row
 

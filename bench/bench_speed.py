@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 REENCODE = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac"]
 
 
-def timed(cmd: list[str], env: dict | None = None) -> dict:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
     """Run cmd; wall seconds and the child's rusage (user, sys, faults, switches, peak RSS)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
@@ -76,11 +76,15 @@ def main() -> int:
     pairs = []
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         tmp = Path(tmp)
+        where = subprocess.run([sys.executable, "-c", "import avatar.cli; print(avatar.cli.__file__)"], cwd=tmp,
+                               env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        print(f"code: {where.stdout.strip() or where.stderr.strip()[-200:]}")
         for i in range(args.runs):
             cache, demo, re = tmp / f"cache{i}", tmp / f"demo{i}.mp4", tmp / f"re{i}.mp4"
             env = {**os.environ, "PYTHONPATH": str(tree), "AVATAR_CACHE": str(cache), **extra}
-            render = timed([sys.executable, "-m", "avatar.cli", "demo", "--size", args.size, "-o", str(demo)], env)
-            encode = timed(["ffmpeg", "-y", "-v", "error", "-i", str(demo), *REENCODE, str(re)])
+            # cwd tmp: `-m` puts the working folder first on sys.path, ahead of PYTHONPATH's tree
+            render = timed([sys.executable, "-m", "avatar.cli", "demo", "--size", args.size, "-o", str(demo)], tmp, env)
+            encode = timed(["ffmpeg", "-y", "-v", "error", "-i", str(demo), *REENCODE, str(re)], tmp)
             md5 = frames_md5(demo)
             pairs.append((render, encode, md5))
             print(f"run {i + 1}: render {render['wall']:.1f} s (user {render['user']:.1f} s, sys {render['sys']:.1f} s, "
