@@ -393,6 +393,12 @@ app.add_typer(lips_app, name="lips")   # `avatar lips train|eval` (avatar.lips.c
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # numpy's OpenBLAS threads spin in sched_yield between the small per-frame linear algebra
+    # calls (a quarter of a 2-core render went there, as system time); one thread computes the
+    # same numbers. Set before numpy loads (nothing imports it before this); the caller's value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     setup_logging()
     try:
         app(args=argv, prog_name="avatar", standalone_mode=True)

@@ -1,6 +1,8 @@
 """Benchmark the audio-to-lips model: CPU real-time factor and lip-sync figures on real video.
 
-    python bench/bench_lips.py [--video PATH] [--photo PATH] [--transcript TEXT] [--threads 1]
+    python bench/bench_lips.py [--video PATH] [--photo PATH] [--transcript TEXT]
+
+The network runs as at run time: avatar/data/lips.onnx on onnxruntime, one thread.
 
 Real media come from ../shared/eval (see its README; never in the repo). When that
 folder is missing, the script says so and prints only what it can compute (exit 0).
@@ -20,10 +22,10 @@ EVAL = ROOT.parent / "shared" / "eval"
 
 
 def machine() -> str:
-    import torch
+    import onnxruntime
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)")
+            f"onnxruntime {onnxruntime.__version__} with 1 thread")
 
 
 def realtime_factor(model, seconds: float = 60.0, repeats: int = 3) -> tuple[float, float]:
@@ -49,18 +51,13 @@ def main() -> int:
     ap.add_argument("--video", type=Path, default=EVAL / "WDA_AlexandriaOcasioCortez_000.mp4")
     ap.add_argument("--photo", type=Path, default=EVAL / "sad.png", help="photo for rendered-output mode")
     ap.add_argument("--transcript", default=None, help="what the video says (adds rig/hybrid baselines)")
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
     from avatar.motion.audio_model import load_model
 
     model = load_model()
     print(f"machine: {machine()}")
-    n_params = sum(p.numel() for p in model.net.parameters())
-    print(f"model: {n_params} parameters, info {model.cfg.info}")
+    print(f"model: {model.n_params} parameters, info {model.cfg.info}")
     rtf, ms = realtime_factor(model)
     print(f"inference: {rtf:.0f}x faster than real time ({ms:.2f} ms per second of audio, features included)")
 

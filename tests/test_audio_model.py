@@ -26,6 +26,7 @@ def test_features_shape_and_resampling():
 
 
 def test_tiny_training_lowers_loss_and_is_reproducible(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
     from avatar.lips.train import TrainOptions, train
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # corpus cache in tmp
@@ -34,7 +35,7 @@ def test_tiny_training_lowers_loss_and_is_reproducible(tmp_path, monkeypatch):
     res = train(TrainOptions(out=tmp_path / "a.safetensors", **common), log=lambda *a: None)
     losses = res["losses"]
     assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
-    assert (tmp_path / "a.json").is_file()
+    assert (tmp_path / "a.json").is_file() and (tmp_path / "a.onnx").is_file()   # training exports the graph
     res2 = train(TrainOptions(out=tmp_path / "b.safetensors", **common), log=lambda *a: None)
     assert res2["losses"] == losses                    # same seed, same run
     model = AM.load_model(tmp_path / "a.safetensors")
@@ -55,8 +56,7 @@ def test_packaged_checkpoint_any_fps(model, fps):
     assert out.shape == (n, 2) and out.dtype == np.float32 and np.isfinite(out).all()
     assert out[:, 0].min() >= 0 and out[:, 0].max() < 0.6
     assert model.cfg.version == AM.FORMAT_VERSION
-    n_params = sum(p.numel() for p in model.net.parameters())
-    assert n_params < 3_000_000
+    assert 10_000 < model.n_params < 3_000_000
 
 
 def test_packaged_checkpoint_opens_for_speech_closes_for_silence(model):
@@ -80,18 +80,93 @@ def test_inference_deterministic_and_chunking_exact(model):
 
 
 def test_missing_or_mismatched_checkpoint_errors(tmp_path):
+    pytest.importorskip("torch")
     from avatar.errors import AvatarError
+    from avatar.lips import net as N
 
     with pytest.raises(AvatarError, match="not found"):
-        AM.load_network(tmp_path / "none.safetensors")
+        N.load_network(tmp_path / "none.safetensors")
+    with pytest.raises(AvatarError, match="not found"):
+        AM.load_model(tmp_path / "none.safetensors")
     cfg = AM.LipConfig(channels=8, hidden=8)
-    AM.save_model(AM.build_network(cfg), cfg, tmp_path / "m.safetensors")
+    N.save_model(N.build_network(cfg), cfg, tmp_path / "m.safetensors")
+    good = (tmp_path / "m.json").read_text()
     (tmp_path / "m.json").write_text(AM.LipConfig(channels=16, hidden=16).to_json())
     with pytest.raises(AvatarError, match="do not match"):
-        AM.load_network(tmp_path / "m.safetensors")
+        N.load_network(tmp_path / "m.safetensors")
+    with pytest.raises(AvatarError, match=r"m\.onnx.*does not match its config"):
+        AM.load_model(tmp_path / "m.safetensors")
     (tmp_path / "m.json").write_text(cfg.to_json().replace(f'"version": {AM.FORMAT_VERSION}', '"version": 99'))
     with pytest.raises(AvatarError, match="format 99"):
-        AM.load_network(tmp_path / "m.safetensors")
+        N.load_network(tmp_path / "m.safetensors")
+    with pytest.raises(AvatarError, match="format 99"):
+        AM.load_model(tmp_path / "m.safetensors")
+    (tmp_path / "m.json").write_text(good)
+    assert AM.load_model(tmp_path / "m.safetensors").cfg.channels == 8
+
+
+def test_onnx_graph_must_come_from_its_checkpoint(tmp_path):
+    """A graph exported from other weights (or none at all) is refused with a one-line error."""
+    pytest.importorskip("torch")
+    from avatar.errors import AvatarError
+    from avatar.lips import net as N
+
+    cfg = AM.LipConfig(channels=8, hidden=8)
+    N.save_model(N.build_network(cfg), cfg, tmp_path / "a.safetensors")
+    N.save_model(N.build_network(cfg), cfg, tmp_path / "b.safetensors")     # other random weights
+    (tmp_path / "b.onnx").replace(tmp_path / "a.onnx")
+    with pytest.raises(AvatarError, match=r"a\.onnx.*not exported from a\.safetensors.*avatar lips export"):
+        AM.load_model(tmp_path / "a.safetensors")
+    (tmp_path / "a.onnx").unlink()
+    with pytest.raises(AvatarError, match="ONNX graph not found"):
+        AM.load_model(tmp_path / "a.safetensors")
+    (tmp_path / "a.onnx").write_bytes(b"not a graph")
+    with pytest.raises(AvatarError, match="not a readable ONNX graph"):
+        AM.load_model(tmp_path / "a.safetensors")
+    assert N.export_onnx(tmp_path / "a.safetensors") == tmp_path / "a.onnx"
+    assert AM.load_model(tmp_path / "a.safetensors").n_params > 0
+
+
+def test_packaged_onnx_graph_equals_the_torch_network():
+    """onnxruntime on the shipped lips.onnx == torch on lips.safetensors (random input, random state)."""
+    torch = pytest.importorskip("torch")
+    from avatar.lips import net as N
+
+    net, cfg = N.load_network(AM.DEFAULT_WEIGHTS)
+    model = AM.load_model.__wrapped__(AM.DEFAULT_WEIGHTS)          # uncached: the file on disk now
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, cfg.stack * (60 + 2 * cfg.context), cfg.n_mels)).astype(np.float32)
+    h = rng.standard_normal((1, 2, cfg.hidden)).astype(np.float32)
+    y, h2 = model.session.run(None, {"features": x, "state": h})
+    with torch.inference_mode():
+        yt, ht = net(torch.from_numpy(x), torch.from_numpy(h))
+    assert y.shape == (2, 60, 2)
+    np.testing.assert_allclose(y, yt.numpy(), atol=1e-4)
+    np.testing.assert_allclose(h2, ht.numpy(), atol=1e-4)
+    feats = rng.standard_normal((333, cfg.n_mels)).astype(np.float32)   # and through track_features' padding
+    s, c = cfg.stack, cfg.context
+    n = -(-len(feats) // s)
+    padded = np.pad(feats, ((s * c, s * (n + c) - len(feats)), (0, 0)), mode="edge")
+    with torch.inference_mode():
+        want = net(torch.from_numpy(padded)[None])[0][0].numpy()
+    np.testing.assert_allclose(model.track_features(feats, chunk_frames=40), want, atol=1e-4)
+
+
+def test_audio_motion_runs_without_torch():
+    """The core path (features -> onnxruntime -> hybrid -> idle) never imports torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from avatar.motion.audio_model import audio_motion\n"
+            "from avatar.types import Speech\n"
+            "sr = 16000; t = np.arange(sr) / sr\n"
+            "m = audio_motion(Speech((0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), sr), 25.0)\n"
+            "assert len(m) == 25, len(m)\n"
+            "print('torch' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
 
 
 def test_measure_video_names_a_file_that_is_not_a_video(tmp_path):
@@ -188,6 +263,8 @@ def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
     """`avatar lips train --video`: a clip rendered by our own pipeline (Piper + rig + warp)."""
     pytest.importorskip("avatar.renderers.warp")
     from avatar.face import load_identity
+    pytest.importorskip("torch")
+    from avatar.lips import net as N
     from avatar.motion import phoneme_motion
     from avatar.lips.train import TrainOptions, train
     from avatar.renderers.warp import WarpRenderer
@@ -201,7 +278,7 @@ def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
     video = write_mp4(tmp_path / "talk.mp4", frames, fps=25.0, audio=speech.audio, sample_rate=speech.sample_rate)
     init = tmp_path / "init.safetensors"
     cfg = AM.LipConfig(channels=16, hidden=16)
-    AM.save_model(AM.build_network(cfg), cfg, init)
+    N.save_model(N.build_network(cfg), cfg, init)
     res = train(TrainOptions(out=tmp_path / "ft.safetensors", videos=[video], init=init, steps=25, batch=4,
                              crop_seconds=1.0, lr=3e-3, progress=False), log=lambda *a: None)
     assert res["mode"] == "video fine-tune" and res["videos"] == ["talk.mp4"]

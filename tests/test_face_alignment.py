@@ -95,6 +95,7 @@ class StandInAligner:
 
 
 def test_detect_478_maps_every_face_largest_first(mesh, monkeypatch):
+    pytest.importorskip("torch")
     small = (mesh[fd.MP_OF_68, :2] - mesh[:, :2].mean(0)) * 0.5 + 60
     faces = [small, mesh[fd.MP_OF_68, :2]]
     monkeypatch.setattr(fd, "_aligner", lambda device: StandInAligner(faces))
@@ -105,6 +106,7 @@ def test_detect_478_maps_every_face_largest_first(mesh, monkeypatch):
 
 
 def test_no_face_found(monkeypatch):
+    pytest.importorskip("torch")
     monkeypatch.setattr(fd, "_aligner", lambda device: StandInAligner(None))
     assert fd.detect_478(np.zeros((64, 64, 3), np.uint8)) == []
 
@@ -114,10 +116,13 @@ def test_missing_package_says_which_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "face_alignment", None)
     with pytest.raises(AvatarError, match=r"avatar-presenter\[face-alignment\]"):
         fd.detect_478(np.zeros((64, 64, 3), np.uint8))
+    monkeypatch.setitem(sys.modules, "torch", None)             # the core install: no torch either
+    with pytest.raises(AvatarError, match=r"needs torch.*avatar-presenter\[face-alignment\]"):
+        fd.detect_478(np.zeros((64, 64, 3), np.uint8))
 
 
 def test_missing_weights_name_files_and_folder_and_download_nothing(tmp_path, monkeypatch):
-    import torch
+    torch = pytest.importorskip("torch")
 
     monkeypatch.setitem(sys.modules, "face_alignment", types.ModuleType("face_alignment"))
     old = torch.hub.get_dir()

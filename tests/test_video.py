@@ -1,6 +1,8 @@
 """avatar.video: real H.264/AAC encoding of a few tiny frames, checked with PyAV's decoder."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,34 @@ def test_write_mp4_forces_requested_keyframes(tmp_path):
         keys = [f.key_frame for f in c.decode(video=0)]
     assert len(keys) == 20 and keys[0] and keys[7]
     assert not any(keys[1:7])   # only where asked (and the first frame)
+
+
+def test_frames_made_ahead_give_the_same_stream(tmp_path):
+    """write_mp4 draws frames in a helper thread while x264 encodes: same packets as drawing them one by one."""
+    def varied(n):
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+        for i in range(n):
+            yield np.roll(base, 3 * i, axis=1)
+
+    a = write_mp4(tmp_path / "a.mp4", varied(30), fps=FPS, audio=tone(1.2), sample_rate=22050, ahead=0)
+    b = write_mp4(tmp_path / "b.mp4", varied(30), fps=FPS, audio=tone(1.2), sample_rate=22050, ahead=4)
+    assert a.read_bytes() == b.read_bytes()
+    assert np.array_equal(np.stack(list(read_frames(b))), np.stack(list(read_frames(a))))
+
+
+def test_frames_ahead_are_bounded_and_in_order():
+    from avatar.video.mp4 import _ahead
+
+    made = []
+
+    def counted():
+        for i in range(10):
+            made.append(i)
+            yield i
+
+    it = _ahead(counted(), 3)
+    assert next(it) == 0
+    time.sleep(0.05)
+    assert len(made) <= 1 + 3                   # the one handed out and at most 3 ahead
+    assert list(it) == list(range(1, 10))

@@ -16,7 +16,8 @@ from avatar.build.plan import ScenePlan
 from avatar.build.scene import SceneInfo, execute
 from avatar.progress import ProgressCallback, report
 
-SCENE_MEMORY = 800 * 2 ** 20    # peak memory of one scene worker (bench/bench_pipeline.py: ~600 MB at 1080p)
+SCENE_MEMORY = 950 * 2 ** 20    # peak memory of one scene worker (850-950 MB at 1080p, bench/bench_speed.py)
+HEADROOM = 2 ** 30              # memory left to the parent process and everything else
 
 
 def available_cores() -> int:
@@ -41,7 +42,7 @@ def available_memory() -> int | None:
 def default_jobs(scenes: int) -> int:
     """Worker processes for `scenes` scenes: one per core, fewer when memory is short."""
     mem = available_memory()
-    by_memory = max(1, mem // SCENE_MEMORY) if mem else available_cores()
+    by_memory = max(1, (mem - HEADROOM) // SCENE_MEMORY) if mem else available_cores()
     return max(1, min(available_cores(), by_memory, scenes))
 
 
@@ -86,6 +87,9 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     if todo and workers > 1:
         import multiprocessing
 
+        # numpy's OpenBLAS threads spin between the small per-frame solves (system time, no gain):
+        # one thread per worker, set before the forkserver starts and the workers import numpy
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as ex:
             futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in todo.items()}

@@ -90,10 +90,19 @@ def _aligner(device: str):
                           field="detector", hint="delete the files and download them again") from e
 
 
+def _torch():
+    """torch (face_alignment runs on it), or a one-line AvatarError: the core install has no torch."""
+    try:
+        import torch
+    except ImportError as e:
+        raise AvatarError(f"the face-alignment detector needs torch ({e.name} is missing)",
+                          field="detector", hint=INSTALL_HINT) from None
+    return torch
+
+
 def detect_68(image: np.ndarray) -> list[np.ndarray]:
     """(68, 2) float32 landmarks in pixels per face found in RGB uint8 `image`, largest face first."""
-    import torch
-
+    torch = _torch()
     fa = _aligner("cuda" if torch.cuda.is_available() else "cpu")
     with torch.no_grad():
         found = fa.get_landmarks_from_image(np.ascontiguousarray(image[..., :3]))

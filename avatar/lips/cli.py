@@ -28,7 +28,10 @@ def train(
 ):
     """Train on a synthetic Piper (+ Festival) corpus (default) or fine-tune on real videos (--video)."""
     from avatar.errors import AvatarError
+    from avatar.lips.net import require_torch
     from avatar.motion.audio_model import DEFAULT_WEIGHTS
+
+    require_torch()
     from avatar.lips.train import TrainOptions, train as run
 
     for v in video:
@@ -42,6 +45,20 @@ def train(
                         kernels=_kernels(lookahead))
     res = run(opts, log=typer.echo)
     typer.echo(f"loss {res['first_loss']} -> {res['final_loss']}; {res['seconds']} s; wrote {res['out']}")
+
+
+@lips_app.command()
+def export(checkpoint: Path = typer.Argument(..., help="Checkpoint .safetensors (with its .json config beside it).")):
+    """Write CHECKPOINT.onnx, the graph the runtime runs with onnxruntime (training does this itself)."""
+    from avatar.errors import AvatarError
+    from avatar.lips.net import export_onnx, require_torch
+
+    require_torch()
+    try:
+        typer.echo(f"wrote {export_onnx(checkpoint)}")
+    except OSError as e:
+        raise AvatarError(f"cannot write the ONNX graph ({e.strerror or e})", path=checkpoint.with_suffix(".onnx"),
+                          hint="export a copy of the checkpoint in a folder you can write to") from None
 
 
 def _kernels(lookahead: int) -> tuple[int, ...]:

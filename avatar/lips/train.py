@@ -33,6 +33,7 @@ import numpy as np
 
 from avatar.motion import audio_model as AM
 from avatar.lips import dataset as D
+from avatar.lips import net as N
 
 
 @dataclass
@@ -95,10 +96,10 @@ def train(opts: TrainOptions, log=print) -> dict:
     frames = int(opts.crop_seconds * AM.MODEL_RATE)
     init = opts.init if opts.init is not None else (AM.DEFAULT_WEIGHTS if opts.videos else None)
     if init is not None:
-        net, cfg = AM.load_network(init)
+        net, cfg = N.load_network(init)
     else:
         cfg = AM.LipConfig(channels=opts.channels, hidden=opts.hidden, kernels=tuple(opts.kernels))
-        net = AM.build_network(cfg)
+        net = N.build_network(cfg)
     if opts.videos:
         log(f"measuring {len(opts.videos)} video(s) with MediaPipe")
         examples = [D.video_example(v) for v in opts.videos]
@@ -151,7 +152,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         "first_loss": round(float(np.mean(losses[:20])), 4) if losses else None,
         "seconds": round(seconds, 1),
     }
-    AM.save_model(net, cfg, opts.out)
+    N.save_model(net, cfg, opts.out)
     AM.load_model.cache_clear()
     log(f"saved {opts.out} ({sum(p.numel() for p in net.parameters())} parameters) in {seconds:.0f} s")
     return {**cfg.info, "out": str(opts.out), "losses": losses}

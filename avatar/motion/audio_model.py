@@ -12,10 +12,14 @@ units at 50 Hz, resampled to any video frame rate. Because the convolutions are
 result as one pass.
 
 Weights: avatar/data/lips.safetensors (safetensors, no pickle) + lips.json (config,
-checked version), made by `avatar lips train` (avatar.lips.train).
+checked version), made by `avatar lips train` (avatar.lips.train). The runtime runs
+lips.onnx beside them with onnxruntime (no torch): `avatar lips export` (avatar.lips.net)
+writes it, with the GRU state as an explicit input/output and, in its metadata, the
+sha256 of the checkpoint it came from and the network's shape, both checked at load.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -24,16 +28,19 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.files import atomic_path, write_text
 from avatar.motion import features as F
+from avatar.resources import data_dir
 from avatar.types import Phoneme
 
 FORMAT_VERSION = 1
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = data_dir()
 DEFAULT_WEIGHTS = DATA_DIR / "lips.safetensors"
 STACK = 2                      # feature frames per model frame
 MODEL_RATE = F.FRAME_RATE / STACK   # 50 Hz
 OUT_SCALE = (0.2, 0.05)        # network output x scale = [open, width] (keeps raw outputs ~unit size)
+META_SHA = "checkpoint_sha256"   # ONNX metadata: sha256 of the .safetensors it was exported from
+META_ARCH = "network"            # ONNX metadata: arch_json() of the config it was exported with
+ARCH_FIELDS = ("n_mels", "stack", "channels", "hidden", "kernels")
 
 
 @dataclass
@@ -65,41 +72,24 @@ class LipConfig:
         return cls(**d)
 
 
-def build_network(cfg: LipConfig):
-    """The torch module (imported lazily: torch is heavy)."""
-    import torch
-    from torch import nn
+def arch_json(cfg: LipConfig) -> str:
+    """The config fields that shape the network (what an exported graph must agree with)."""
+    return json.dumps({k: list(v) if isinstance(v, tuple) else v
+                       for k, v in asdict(cfg).items() if k in ARCH_FIELDS}, sort_keys=True)
 
-    class LipNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            chans = [cfg.n_mels * cfg.stack] + [cfg.channels] * len(cfg.kernels)
-            for k in cfg.kernels:
-                if k % 2 == 0:
-                    raise ValueError("kernels must be odd")
-            self.convs = nn.ModuleList(nn.Conv1d(a, b, k) for a, b, k in zip(chans[:-1], chans[1:], cfg.kernels))
-            self.gru = nn.GRU(cfg.channels, cfg.hidden, batch_first=True)
-            self.out = nn.Linear(cfg.hidden, 2)
-            self.register_buffer("scale", torch.tensor(OUT_SCALE, dtype=torch.float32), persistent=False)
 
-        def forward(self, x, h=None):
-            """x: (B, STACK * (T + 2 * context), n_mels) normalised features -> ((B, T, 2), h)."""
-            b, n, m = x.shape
-            x = x.reshape(b, n // cfg.stack, m * cfg.stack).transpose(1, 2)
-            for conv in self.convs:
-                x = torch.nn.functional.gelu(conv(x))
-            y, h = self.gru(x.transpose(1, 2), h)
-            return self.out(y) * self.scale, h
-
-    return LipNet()
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class AudioMotionModel:
-    """Predicts mouth [open, width] per video frame from speech audio."""
+    """Predicts mouth [open, width] per video frame from speech audio (an onnxruntime session)."""
 
-    def __init__(self, net, cfg: LipConfig):
-        self.net = net.eval()
+    def __init__(self, session, cfg: LipConfig, n_params: int = 0):
+        self.session = session
         self.cfg = cfg
+        self.n_params = n_params        # weights in the graph (for reports)
 
     @property
     def lead(self) -> float:
@@ -112,18 +102,15 @@ class AudioMotionModel:
         return self.track_features(feats, chunk_frames)
 
     def track_features(self, feats: np.ndarray, chunk_frames: int = 1500) -> np.ndarray:
-        import torch
-
         s, ctx = self.cfg.stack, self.cfg.context
         n = max(1, -(-len(feats) // s))            # model frames (ceil)
-        feats = np.pad(feats, ((s * ctx, s * (n + ctx) - len(feats)), (0, 0)), mode="edge")
-        outs, h = [], None
-        with torch.inference_mode():
-            for a in range(0, n, chunk_frames):
-                b = min(n, a + chunk_frames)
-                x = torch.from_numpy(np.ascontiguousarray(feats[s * a: s * (b + 2 * ctx)]))[None]
-                y, h = self.net(x, h)
-                outs.append(y[0].numpy())
+        feats = np.pad(np.asarray(feats, np.float32), ((s * ctx, s * (n + ctx) - len(feats)), (0, 0)), mode="edge")
+        outs, h = [], np.zeros((1, 1, self.cfg.hidden), np.float32)
+        for a in range(0, n, chunk_frames):
+            b = min(n, a + chunk_frames)
+            x = np.ascontiguousarray(feats[s * a: s * (b + 2 * ctx)])[None]
+            y, h = self.session.run(None, {"features": x, "state": h})
+            outs.append(y[0])
         return np.concatenate(outs).astype(np.float32)
 
     def predict(self, audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
@@ -139,26 +126,16 @@ class AudioMotionModel:
         return out.astype(np.float32)
 
 
-def save_model(net, cfg: LipConfig, path: str | Path) -> Path:
-    """Write weights (safetensors) and PATH.json (config) atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"version": str(cfg.version)})
-    write_text(config_path(path), cfg.to_json())
-    return path
-
-
 def config_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def load_network(path: str | Path = DEFAULT_WEIGHTS):
-    """(net, cfg) from a safetensors checkpoint and its JSON config."""
-    from safetensors.torch import load_file
+def onnx_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".onnx")
 
+
+def load_config(path: str | Path = DEFAULT_WEIGHTS) -> LipConfig:
+    """The checked JSON config of the checkpoint PATH (.safetensors)."""
     path = Path(path)
     cpath = config_path(path)
     if not path.is_file() or not cpath.is_file():
@@ -168,20 +145,41 @@ def load_network(path: str | Path = DEFAULT_WEIGHTS):
     if cfg.version != FORMAT_VERSION:
         raise AvatarError(f"lip-sync model format {cfg.version}, this version reads {FORMAT_VERSION}",
                           path=cpath, hint="retrain it with `avatar lips train`")
-    net = build_network(cfg)
-    try:
-        net.load_state_dict(load_file(str(path)))
-    except Exception as e:
-        raise AvatarError(f"lip-sync weights do not match their config ({str(e).splitlines()[0]})",
-                          path=path, hint="retrain it with `avatar lips train`") from None
-    return net, cfg
+    return cfg
 
 
 @lru_cache(maxsize=4)
 def load_model(path: str | Path = DEFAULT_WEIGHTS) -> AudioMotionModel:
-    """The audio model (cached per path); default: the packaged avatar/data/lips.safetensors."""
-    net, cfg = load_network(path)
-    return AudioMotionModel(net, cfg)
+    """The audio model (cached per path) from PATH.onnx, checked against the checkpoint PATH and
+    its config; default: the packaged avatar/data/lips.safetensors."""
+    import onnx
+    import onnxruntime as ort
+
+    path = Path(path)
+    cfg = load_config(path)
+    gpath = onnx_path(path)
+    hint = f"export it again: avatar lips export {path}"
+    if not gpath.is_file():
+        raise AvatarError("lip-sync ONNX graph not found", path=gpath, hint=hint)
+    try:
+        graph = onnx.load(str(gpath))
+    except Exception as e:
+        raise AvatarError(f"not a readable ONNX graph ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+                          path=gpath, hint=hint) from None
+    meta = {p.key: p.value for p in graph.metadata_props}
+    if meta.get(META_SHA) != file_sha256(path):
+        raise AvatarError(f"lip-sync ONNX graph was not exported from {path.name} (checkpoint sha256 differs)",
+                          path=gpath, hint=hint)
+    if meta.get(META_ARCH) != arch_json(cfg):
+        raise AvatarError(f"lip-sync ONNX graph does not match its config {config_path(path).name}",
+                          path=gpath, hint=hint)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1   # a small network: one thread, no pool
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    n_params = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
+    return AudioMotionModel(session, cfg, n_params)
 
 
 # ----------------------------------------------------------------------------- hybrid

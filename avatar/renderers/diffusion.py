@@ -283,8 +283,11 @@ def _prompt_embeddings(pipe, prompt: str, given, with_negative: bool):
 
 
 def _pick_device(spec: RendererSpec) -> str:
-    import torch
-
+    try:
+        import torch
+    except ImportError as e:   # the core install has no torch
+        raise AvatarError(f"the diffusion renderer needs torch ({e.name} is missing)", field="avatar.renderer.name",
+                          hint="pip install 'avatar-presenter[gpu]', or use renderer name: warp") from None
     if torch.cuda.is_available():
         return "cuda"
     if not spec.allow_cpu:

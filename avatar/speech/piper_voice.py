@@ -118,7 +118,11 @@ def load_piper(model_path: str, config_path: str):
     _fixed_noise(model)
     with open(config_path, encoding="utf-8") as f:
         config = PiperConfig.from_dict(json.load(f))
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = onnxruntime.SessionOptions()
+    # idle pool threads sleep instead of spinning: same samples, a third less CPU, and no core
+    # taken from the render running beside the narration
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return _Piper(session=session, config=config)
 
 

@@ -12,6 +12,9 @@ complete: an error or an interrupt never leaves a half-written video behind.
 """
 from __future__ import annotations
 
+from collections import deque
+from contextlib import closing
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator
@@ -23,6 +26,7 @@ from avatar.files import atomic_path
 
 AUDIO_RATE = 48000          # AAC output rate: one rate for every segment keeps them joinable
 AUDIO_CHUNK = 1024          # AAC frame size
+AHEAD = 2                   # frames made ahead in a helper thread while x264 encodes (write_mp4)
 _STANDARD_TAGS = {"title", "comment", "description", "artist", "author", "album", "genre",
                   "copyright", "date", "year", "synopsis", "encoder", "composer", "show",
                   "episode_id", "network", "lyrics", "grouping", "keywords"}
@@ -119,11 +123,32 @@ def _fit_audio(audio: np.ndarray, n: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
+def _ahead(frames: Iterable[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """The same frames in the same order, each drawn from `frames` up to `depth` frames early
+    in one helper thread: making the next frames (render, compose: numpy and OpenCV release
+    the GIL) overlaps encoding this one (x264 runs with the GIL released). An error raised
+    while making a frame is raised here, at that frame; closing this generator stops the helper."""
+    it = iter(frames)
+    if depth <= 0:
+        yield from it
+        return
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="avatar-frames") as pool:
+        pending = deque(pool.submit(next, it, end) for _ in range(depth))
+        try:
+            while (frame := pending.popleft().result()) is not end:
+                pending.append(pool.submit(next, it, end))
+                yield frame
+        finally:
+            for f in pending:
+                f.cancel()
+
+
 # --------------------------------------------------------------------------- write
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio: np.ndarray | None = None,
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
-              threads: int = 0, keyframes: Collection[int] = ()) -> Path:
+              threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD) -> Path:
     """Encode RGB uint8 frames (H, W, 3) and optional audio into an H.264/AAC MP4.
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
@@ -135,7 +160,10 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
     keys). `progress(n)` is called after each frame with the number of frames written.
     `threads=0` lets x264 choose. `keyframes`: frame indices encoded as I-frames, e.g. the
     first frame after a crossfade, so no faint residue of the faded-out picture lingers in
-    static areas (x264 skips blocks whose change is below its quantiser). Returns the path.
+    static areas (x264 skips blocks whose change is below its quantiser). `ahead`: frames
+    drawn from `frames` early, in a helper thread, while x264 encodes (0: none), so give each
+    frame its own array, not one buffer refilled in place (a list or any of our generators
+    do). The encoded stream does not depend on it. Returns the path.
     """
     import av
 
@@ -146,8 +174,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
         if not sample_rate:
             raise ValueError("write_mp4: sample_rate is required with audio")
         track_audio = _resample(_as_audio(audio), int(sample_rate), AUDIO_RATE)
-    it = iter(frames)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, closing(_ahead(frames, ahead)) as it:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as out:
             _set_metadata(out, metadata)
             vs = None

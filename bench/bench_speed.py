@@ -1,0 +1,110 @@
+"""Render/encode ratio: `avatar demo` on an empty cache against re-encoding its own output.
+
+    python bench/bench_speed.py [--size 1920x1080] [--runs 2] [--tree DIR] [--env NAME=VALUE ...]
+
+Each paired run renders the built-in demo into a fresh, empty cache (AVATAR_CACHE) and
+then re-encodes that output with the ffmpeg command line at the renderer's own settings:
+
+    ffmpeg -i demo.mp4 -c:v libx264 -preset veryfast -crf 23 -c:a aac re.mp4
+
+The figure is (render wall time) / (re-encode wall time), the median over the paired
+runs (both halves of a pair run back to back, so a busy machine weighs on both). It also
+prints the render's CPU user and system seconds, page faults, context switches and peak
+RSS (from the child's rusage), the machine's cores and load average, and the md5 of the
+demo's decoded video frames (same script, same frames: the speed work must not change it).
+
+--tree runs another source tree's code (e.g. an older commit unpacked with `git archive`),
+--env sets variables for the render only (thread-count hypotheses: OMP_NUM_THREADS=1 ...).
+Needs the ffmpeg command line (Debian: apt-get install ffmpeg).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REENCODE = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac"]
+
+
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
+    """Run cmd; wall seconds and the child's rusage (user, sys, faults, switches, peak RSS)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{out.decode(errors='replace')[-2000:]}")
+    return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime, "major_faults": ru.ru_majflt,
+            "minor_faults": ru.ru_minflt, "voluntary_switches": ru.ru_nvcsw, "involuntary_switches": ru.ru_nivcsw,
+            "peak_rss_mb": ru.ru_maxrss / 1024}
+
+
+def frames_md5(path: Path) -> str:
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "md5", "-"],
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().removeprefix("MD5=")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--runs", type=int, default=2, help="paired runs (the figure is their median)")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="source tree whose avatar package runs")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set for the render only")
+    ap.add_argument("--keep", type=Path, default=None, help="copy the first run's demo.mp4 here")
+    args = ap.parse_args()
+    if shutil.which("ffmpeg") is None:
+        sys.exit("the ffmpeg command line is needed for the re-encode reference (Debian: apt-get install ffmpeg)")
+    tree = args.tree.resolve()
+    if not (tree / "avatar" / "cli.py").is_file():
+        sys.exit(f"{tree} holds no avatar package (avatar/cli.py)")
+    extra = dict(e.split("=", 1) for e in args.env)
+    cores = len(os.sched_getaffinity(0))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs ({cores} usable), "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"tree: {tree}; render env: {extra or '-'}; size {args.size}; {args.runs} paired run(s)")
+    pairs = []
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+        tmp = Path(tmp)
+        where = subprocess.run([sys.executable, "-c", "import avatar.cli; print(avatar.cli.__file__)"], cwd=tmp,
+                               env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        print(f"code: {where.stdout.strip() or where.stderr.strip()[-200:]}")
+        for i in range(args.runs):
+            cache, demo, re = tmp / f"cache{i}", tmp / f"demo{i}.mp4", tmp / f"re{i}.mp4"
+            env = {**os.environ, "PYTHONPATH": str(tree), "AVATAR_CACHE": str(cache), **extra}
+            # cwd tmp: `-m` puts the working folder first on sys.path, ahead of PYTHONPATH's tree
+            render = timed([sys.executable, "-m", "avatar.cli", "demo", "--size", args.size, "-o", str(demo)], tmp, env)
+            encode = timed(["ffmpeg", "-y", "-v", "error", "-i", str(demo), *REENCODE, str(re)], tmp)
+            md5 = frames_md5(demo)
+            pairs.append((render, encode, md5))
+            print(f"run {i + 1}: render {render['wall']:.1f} s (user {render['user']:.1f} s, sys {render['sys']:.1f} s, "
+                  f"minor faults {render['minor_faults']}, major {render['major_faults']}, "
+                  f"switches {render['voluntary_switches']} voluntary / {render['involuntary_switches']} involuntary, "
+                  f"peak RSS {render['peak_rss_mb']:.0f} MB); re-encode {encode['wall']:.1f} s "
+                  f"(user {encode['user']:.1f} s, sys {encode['sys']:.1f} s); ratio {render['wall'] / encode['wall']:.2f}; "
+                  f"frames md5 {md5}", flush=True)
+            if i == 0 and args.keep:
+                shutil.copyfile(demo, args.keep)
+    med = statistics.median
+    r, e = med(p[0]["wall"] for p in pairs), med(p[1]["wall"] for p in pairs)
+    ratio = med(p[0]["wall"] / p[1]["wall"] for p in pairs)
+    md5s = sorted({p[2] for p in pairs})
+    print(f"median: render {r:.1f} s, re-encode {e:.1f} s, render CPU user {med(p[0]['user'] for p in pairs):.1f} s "
+          f"+ sys {med(p[0]['sys'] for p in pairs):.1f} s on {cores} cores")
+    print(f"render/encode ratio: {ratio:.2f} (goal <= 1.3); decoded frames md5: {', '.join(md5s)}"
+          + ("" if len(md5s) == 1 else "  (runs differ!)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
