@@ -232,9 +232,14 @@ def say(text: str | None = None, *, face: str | Path | None = None, out: str | P
 
 # --------------------------------------------------------------------------- render
 def apply_options(deck: Presentation, *, face: str | Path | None = None, size: str | None = None,
-                  fps: int | None = None, preview: bool = False, badge: bool = False) -> Presentation:
-    """Command-line overrides on top of a loaded presentation."""
+                  fps: int | None = None, preview: bool = False, badge: bool = False,
+                  loudness: str | float | None = None) -> Presentation:
+    """Command-line overrides on top of a loaded presentation (loudness: LUFS, or "off")."""
     upd: dict = {}
+    if loudness is not None:
+        off = str(loudness).strip().lower() in ("off", "none")
+        upd["loudness"] = None if off else _from_options(
+            Presentation, {"loudness": loudness, "scenes": [{"narration": "x"}]}, {"loudness": "--loudness"}).loudness
     if size or fps:   # validated like the script's own size: and fps:
         checked = _from_options(Presentation, {"size": size or deck.size, "fps": fps or deck.fps,
                                                "scenes": [{"narration": "x"}]}, {"size": "--size", "fps": "--fps"})
@@ -267,7 +272,7 @@ def plan(script: str | Path | Presentation, **options):
 def render(script: str | Path | Presentation, out: str | Path, *, face: str | Path | None = None,
            size: str | None = None, fps: int | None = None, preview: bool = False, jobs: int | None = None,
            badge: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
-           on_progress: ProgressCallback | None = None) -> Result:
+           loudness: str | float | None = None, on_progress: ProgressCallback | None = None) -> Result:
     """Render a presentation to OUT.mp4 (+ OUT.srt / OUT.vtt).
 
     jobs: scene processes (None: one per core, as memory allows); cache: reuse verified
@@ -281,13 +286,17 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise AvatarError(f"{out}: the output of render is an .mp4 file (e.g. -o talk.mp4)")
-    deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge)
+    deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge,
+                         loudness=loudness)
     from avatar.build.plan import plan as _plan
 
     plans = _plan(deck)
     store = SceneCache(cache_root(cache_dir))
     infos, rendered = run(plans, store, jobs=jobs, use_cache=cache, on_progress=on_progress)
-    assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions)
+    from avatar.build.finish import finishing
+
+    assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions,
+             **finishing(deck, infos, store.root))
     info = probe(out)
     return Result(out, info["duration"], info.get("frames", 0), time.perf_counter() - t0,
                   scenes=len(plans), rendered=rendered)

@@ -50,6 +50,8 @@ RENDER = [
     _opt("jobs", int, typer.Option(0, min=0, max=64, help="Scenes rendered in parallel processes (0: one per core, "
                                                            "as memory allows).")),
     _opt("badge", bool, typer.Option(False, help="Add a visible 'AI-generated' mark.")),
+    _opt("loudness", Optional[str], typer.Option(None, help="Integrated loudness of the final mix in LUFS, e.g. -14, "
+                                                            "or 'off' (default: the script's, else -16).")),
     _opt("cache", bool, typer.Option(True, help="Reuse verified segments of unchanged scenes from earlier renders.")),
     _opt("cache_dir", Optional[Path], typer.Option(None, help="Scene cache folder (default: $AVATAR_CACHE, else the "
                                                                 "user cache folder; see `avatar cache info`).")),

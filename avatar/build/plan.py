@@ -23,6 +23,8 @@ from avatar.errors import AvatarError
 from avatar.script.models import VOICE_PATH_FIELDS, AvatarSpec, Presentation, Scene
 
 PLAN_VERSION = 1
+# presentation fields that only assembly uses (avatar.build.finish): left out of scene plans
+FINISH_DEFAULTS = {f: Presentation.model_fields[f].default for f in ("music", "loudness", "true_peak", "chapters")}
 # package folders whose content reaches a plan through resolved values and digests, not code_version()
 _RESOURCE_DIRS = {"voices", "templates", "assets"}
 
@@ -218,8 +220,8 @@ def _look(deck: Presentation, scene: Scene, base: Path, theme: dict, digests: _D
     one = deck.model_copy(update={
         "title": "",   # the title only tags the joined video; scenes shared by many videos stay shared
         "voice": voice, "avatar": av, "transition": deck.transition_for(scene),
-        "scenes": [scene.model_copy(update={"voice": None, "avatar": None, "transition": None})],
-        "source": None})
+        "scenes": [scene.model_copy(update={"voice": None, "avatar": None, "transition": None, "music": None})],
+        "source": None, **FINISH_DEFAULTS})   # music, loudness, chapters: made at assembly, not in the key
     return one.model_dump(mode="json"), inputs
 
 
@@ -233,6 +235,12 @@ def plan(deck: Presentation) -> list[ScenePlan]:
     theme_inputs: dict = {}
     try:
         theme = _theme(deck, base, theme_inputs, digests)
+    except AvatarError as e:
+        raise AvatarError(f"{where}{e}") from None
+    try:
+        from avatar.build.finish import check_music
+
+        check_music(deck)
     except AvatarError as e:
         raise AvatarError(f"{where}{e}") from None
     code = code_version()

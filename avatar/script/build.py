@@ -33,6 +33,7 @@ _PATH_FIELDS = {
     "voice": VOICE_PATH_FIELDS,
     "theme": ("background_image", "logo"),
     "slide": ("image", "pdf"),
+    "music": ("file",),
 }
 # Fields that are a name or a path (a path when it looks like one).
 _MAYBE_PATH_FIELDS = {"voice": ("preset",), "theme": ("font", "font_bold", "font_mono")}

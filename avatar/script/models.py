@@ -120,6 +120,35 @@ class ThemeSpec(Model):
     caption_style: Optional[Literal["outline", "box"]] = None
 
 
+# --------------------------------------------------------------------------- music / loudness
+def decibels(v):
+    """-18, "-18dB", "-18 dB" -> -18.0 (a level in decibels)."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*(?:db)?\s*", v, re.IGNORECASE)
+        if not m:
+            raise ValueError(f"{v!r} is not a level in decibels (e.g. -18dB)")
+        return float(m.group(1))
+    return v
+
+
+class MusicSpec(Model):
+    """A music bed under the narration, mixed at assembly (a changed bed re-renders no video)."""
+
+    file: Path                             # any audio file PyAV decodes (mp3, wav, flac, m4a, ogg)
+    volume: float = Field(-18.0, ge=-60, le=0)   # dB gain of the bed where nobody speaks ("-18dB" works too)
+    duck: float = Field(-12.0, ge=-60, le=0)     # dB more while the narration speaks (from the word times)
+    fade: float = Field(1.0, ge=0, le=30)        # seconds of fade in at the start and out at the end
+    attack: float = Field(0.15, ge=0, le=5)      # seconds the dip takes, ending at the first word
+    release: float = Field(0.6, ge=0, le=10)     # seconds the bed takes to come back after a word
+    loop: bool = True                      # repeat the bed to the end (else it stops, faded, where it ends)
+    start: float = Field(0.0, ge=0)        # seconds into the bed file where it starts
+
+    @field_validator("volume", "duck", mode="before")
+    @classmethod
+    def _db(cls, v):
+        return decibels(v)
+
+
 # --------------------------------------------------------------------------- slides / scenes
 SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf"]
 
@@ -158,6 +187,7 @@ class Scene(Model):
     avatar: Optional[AvatarSpec] = None    # None = the presentation's avatar
     transition: Optional[Literal["cut", "crossfade"]] = None   # into this scene; None = presentation default
     duration: Optional[float] = Field(None, gt=0)  # minimum length for scenes with no narration
+    music: Optional[MusicSpec | Literal[False]] = None   # None = the presentation's music; false = none here
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Scene":
@@ -183,6 +213,10 @@ class Presentation(Model):
     transition: Literal["cut", "crossfade"] = "crossfade"
     transition_duration: float = Field(0.4, ge=0, le=3)
     badge: bool = False                    # visible "AI-generated" mark
+    music: Optional[MusicSpec] = None      # a bed under the whole video (scenes may override it)
+    loudness: Optional[float] = Field(-16.0, ge=-40, le=-5)   # integrated LUFS of the final mix; None = as is
+    true_peak: float = Field(-1.0, ge=-9, le=0)   # dBTP ceiling of the final mix (with loudness)
+    chapters: bool = True                  # slide titles -> MP4 chapters and OUT.chapters.vtt
     scenes: list[Scene] = Field(min_length=1)
     source: Optional[Path] = Field(None, exclude=True)  # the file this was loaded from, if any
 
