@@ -240,3 +240,137 @@ def test_cli_loudness_option(tmp_path, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error: --loudness:") and err.count("\n") == 1
     assert not (tmp_path / "x.mp4").exists()
+
+
+# --------------------------------------------------------------------------- video slides
+CLIP_FPS = 20
+
+
+def _clip_color(k: int) -> np.ndarray:
+    """The solid colour of clip frame k (distinct for the first 60 frames)."""
+    return np.array([(k * 37) % 200 + 30, (k * 91) % 200 + 30, (255 - k * 4) % 256], np.float32)
+
+
+def _clip(path: Path, frames: int = 60, size=(96, 64), tone: float | None = 880.0) -> Path:
+    """A tiny clip: frame k is one solid colour, _clip_color(k); with a sine tone as its sound."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=CLIP_FPS)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        s.codec_context.options = {"crf": "10", "g": "10"}
+        a = c.add_stream("aac", rate=48000, layout="mono") if tone else None
+        for k in range(frames):
+            img = np.broadcast_to(_clip_color(k).astype(np.uint8), (size[1], size[0], 3)).copy()
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = k
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+        if a is not None:
+            t = np.arange(int(frames / CLIP_FPS * 48000)) / 48000
+            x = (0.3 * np.sin(2 * np.pi * tone * t)).astype(np.float32)
+            for j in range(0, x.size, 1024):
+                af = av.AudioFrame.from_ndarray(x[None, j:j + 1024].copy(), format="flt", layout="mono")
+                af.sample_rate, af.pts = 48000, j
+                c.mux(a.encode(af))
+            c.mux(a.encode(None))
+    return path
+
+
+VIDEO_DECK = """\
+title: Video slide
+size: 160x90
+fps: 10
+transition: cut
+loudness: null
+captions: {{burn: false}}
+avatar: {{layout: none}}
+scenes:
+  - slide: {{layout: video, video: clip.mp4, start: {start}, end: {end}, fit: cover, audio: {audio}, loop: {loop}}}
+    narration: "{narration}"
+    {duration}
+"""
+
+
+def _video_deck(tmp: Path, start=0.5, end=2.0, audio="mute", loop="false", narration="", duration="") -> Path:
+    p = tmp / "video.yaml"
+    p.write_text(VIDEO_DECK.format(start=start, end=end, audio=audio, loop=loop, narration=narration,
+                                   duration=duration))
+    return p
+
+
+def test_video_slide_frames_come_from_the_clip(tmp_path):
+    from avatar.api import render
+    from avatar.script import load
+    from avatar.video import probe, read_audio, read_frames
+
+    _clip(tmp_path / "clip.mp4")
+    out = tmp_path / "v.mp4"
+    render(load(_video_deck(tmp_path, audio="mix")), out, cache_dir=tmp_path / "cache")
+    info = probe(out)
+    assert info["frames"] == 15   # no narration: the clip's span, 2.0 - 0.5 s at 10 fps
+    for i, f in enumerate(read_frames(out)):
+        k = int((0.5 + i / 10) * CLIP_FPS + 1e-6)   # the clip frame showing at output time i / 10
+        mean = f[20:70, 30:130].reshape(-1, 3).mean(0)   # inside the content box (cover fills it)
+        assert np.abs(mean - _clip_color(k)).max() < 12, (i, k, mean, _clip_color(k))
+    audio, rate = read_audio(out)
+    assert band_level(audio, rate, 880.0, 0.2, 1.3) > band_level(audio, rate, 3000.0, 0.2, 1.3) + 20  # its sound
+
+
+def test_video_slide_holds_or_loops_past_the_clip(tmp_path):
+    from avatar.compose.video_slide import ClipFrames
+
+    clip = _clip(tmp_path / "clip.mp4", frames=20, tone=None)   # 1 s at 20 fps
+    for loop, expect in ((False, [19, 19, 19]), (True, [0, 4, 8])):   # clip frames at 1.0, 1.2 and 1.4 s
+        frames = ClipFrames(clip, 0.0, 1.0, 10, (0, 0, 96, 64), "contain", loop, (96, 64))
+        got = [next(frames._frames) for _ in range(15)][10::2]
+        for f, k in zip(got, expect):
+            assert np.abs(f.reshape(-1, 3).mean(0) - _clip_color(k)).max() < 12, (loop, k)
+
+
+def test_video_slide_fit_contain_and_cover(tmp_path):
+    from avatar.compose.video_slide import ClipFrames
+
+    clip = _clip(tmp_path / "clip.mp4", frames=4, size=(96, 48), tone=None)   # 2:1
+    out = np.zeros((100, 100, 3), np.uint8)
+    ClipFrames(clip, 0.0, 0.2, 10, (0, 0, 100, 100), "contain", False, (100, 100)).paste(out)
+    rows = np.flatnonzero(out.any(axis=(1, 2)))
+    assert (rows[0], rows[-1]) == (25, 74) and out[:, 0].any() and out[:, 99].any()   # letterboxed, full width
+    out[:] = 0
+    ClipFrames(clip, 0.0, 0.2, 10, (0, 0, 100, 100), "cover", False, (100, 100)).paste(out)
+    assert out.all(axis=2).all()   # the box is filled
+
+
+def test_video_slide_scene_lasts_the_narration_when_asked(tmp_path):
+    from avatar.api import render
+    from avatar.script import load
+    from avatar.speech.narrate import narrate_scene
+    from avatar.video import probe
+
+    _clip(tmp_path / "clip.mp4", tone=None)
+    deck = load(_video_deck(tmp_path, start=0, end=3.0, narration="Short.", duration="duration: narration"))
+    out = tmp_path / "n.mp4"
+    render(deck, out, cache_dir=tmp_path / "cache")
+    speech = narrate_scene(deck, deck.scenes[0])
+    assert speech.duration < 2.0 and abs(probe(out)["video_duration"] - speech.duration) <= 0.1
+
+
+def test_bad_video_slides_are_one_line_errors(tmp_path):
+    from avatar.api import plan
+    from avatar.script import load
+
+    with pytest.raises(AvatarError, match=r"video.yaml:\d+: scenes\[0\].slide.video: file not found"):
+        load(_video_deck(tmp_path))
+    _clip(tmp_path / "clip.mp4", frames=20, tone=None)
+    with pytest.raises(AvatarError, match=r"scenes\[0\].slide.start: start 5 s is past the end of the clip"):
+        plan(load(_video_deck(tmp_path, start=5, end=6)))
+    with pytest.raises(AvatarError, match=r"end \(1 s\) must come after start \(2 s\)"):
+        load(_video_deck(tmp_path, start=2, end=1))
+    (tmp_path / "clip.mp4").write_text("not a video")
+    with pytest.raises(AvatarError, match=r"scenes\[0\].slide.video: .*clip.mp4: not a video PyAV can decode") as e:
+        plan(load(_video_deck(tmp_path)))
+    assert "\n" not in str(e.value)
+    p = tmp_path / "novideo.yaml"
+    p.write_text("scenes:\n  - slide: {layout: video}\n    narration: hi\n")
+    with pytest.raises(AvatarError, match=r"novideo.yaml:2: scenes\[0\].slide: a video slide needs `video: FILE`"):
+        load(p)

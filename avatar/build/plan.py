@@ -197,9 +197,14 @@ def theme_from_json(data: dict):
 def _slide(scene: Scene, base: Path, inputs: dict, digests: _Digests) -> Scene:
     if scene.slide is None:
         return scene
-    upd = {f: _absolute(getattr(scene.slide, f), base) for f in ("image", "pdf")}
+    upd = {f: _absolute(getattr(scene.slide, f), base) for f in ("image", "pdf", "video")}
     slide = scene.slide.model_copy(update=upd)
     digests.add(inputs, slide.image, "slide.image")
+    if slide.video is not None:
+        from avatar.compose.video_slide import clip_info, clip_span
+
+        clip_span(slide, clip_info(slide.video))   # readable, and start/end inside the clip
+        digests.add(inputs, slide.video, "slide.video")
     if slide.pdf is not None:
         from avatar.compose.images import render_pdf_page
 
@@ -255,7 +260,9 @@ def plan(deck: Presentation) -> list[ScenePlan]:
             raise AvatarError(f"{where}scenes[{i}]{sep}{e}") from None
         inputs.update(theme_inputs)
         previous, used = None, dict(inputs)
-        if prev is not None and fade and deck.transition_for(scene) == "crossfade":
+        # no crossfade out of a clip: the closing frame is rebuilt without the narration, so not its last picture
+        after_clip = i > 0 and deck.scenes[i - 1].slide is not None and deck.scenes[i - 1].slide.layout == "video"
+        if prev is not None and fade and deck.transition_for(scene) == "crossfade" and not after_clip:
             previous = {"deck": prev[0], "theme": theme}
             used.update(prev[1])
         plans.append(ScenePlan(i, look, theme, previous, dict(sorted(used.items())), code,

@@ -76,6 +76,10 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
     # 1. narration
     speech = narrate_scene(deck, scene)
+    if scene.slide is not None and scene.slide.layout == "video":   # the clip's span, its sound
+        from avatar.compose.video_slide import scene_speech
+
+        speech = scene_speech(scene, speech, fps)
     n = Motion.frame_count(speech.duration, fps)
     # 2. captions
     text = plain_text(scene.narration)

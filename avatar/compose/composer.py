@@ -290,10 +290,17 @@ class SceneComposer:
                 a, b, c, d = self.identity.face_box
                 face = face[b:d, a:c]
         place = None
+        clip = None
+        if slide is not None and slide.layout == "video" and self.layout.content_box is not None:
+            from avatar.compose.video_slide import open_clip
+
+            clip = open_clip(slide, self.layout, fps, self.p.size)
         for i in range(n_frames):
             t = i / fps
             revealed = bisect_right(times, t) if times else None
             out = self.background(revealed).copy()
+            if clip is not None:
+                clip.paste(out)
             if face_it is not None:
                 nxt = next(face_it, None)
                 if nxt is None:

@@ -32,7 +32,7 @@ _PATH_FIELDS = {
     "avatar": ("photo", "lips_model"),
     "voice": VOICE_PATH_FIELDS,
     "theme": ("background_image", "logo"),
-    "slide": ("image", "pdf"),
+    "slide": ("image", "pdf", "video"),
     "music": ("file",),
 }
 # Fields that are a name or a path (a path when it looks like one).

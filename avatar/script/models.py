@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -150,7 +150,8 @@ class MusicSpec(Model):
 
 
 # --------------------------------------------------------------------------- slides / scenes
-SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf"]
+SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf",
+                      "video"]
 
 
 class Slide(Model):
@@ -161,7 +162,7 @@ class Slide(Model):
     reveal: bool = False                   # bullets (or both columns' items) appear one by one with the narration
     text: Optional[str] = None
     image: Optional[Path] = None
-    fit: Literal["fit", "fill"] = "fit"
+    fit: Literal["fit", "fill", "contain", "cover"] = "fit"   # contain = fit (whole picture), cover = fill (cropped)
     left: list[str] = Field(default_factory=list)    # two_columns
     right: list[str] = Field(default_factory=list)
     quote: Optional[str] = None
@@ -171,6 +172,20 @@ class Slide(Model):
     pdf: Optional[Path] = None
     page: Optional[int] = Field(None, ge=1)  # 1-based
     background: Optional[str] = None       # per-slide background override
+    # video (a clip or screencast playing in the content area; avatar.compose.video_slide)
+    video: Optional[Path] = None
+    start: float = Field(0.0, ge=0)        # seconds into the clip
+    end: Optional[float] = Field(None, gt=0)   # None = the clip's end
+    loop: bool = False                     # start again when the clip ends before the scene (else hold its last frame)
+    audio: Literal["mute", "mix"] = "mute"   # mix: the clip's sound under the narration
+
+    @model_validator(mode="after")
+    def _video(self) -> "Slide":
+        if self.layout == "video" and self.video is None:
+            raise ValueError("a video slide needs `video: FILE`")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must come after start ({self.start:g} s)")
+        return self
 
     @property
     def reveal_items(self) -> list[str]:
@@ -186,8 +201,15 @@ class Scene(Model):
     voice: Optional[VoiceSpec] = None      # None = the presentation's voice
     avatar: Optional[AvatarSpec] = None    # None = the presentation's avatar
     transition: Optional[Literal["cut", "crossfade"]] = None   # into this scene; None = presentation default
-    duration: Optional[float] = Field(None, gt=0)  # minimum length for scenes with no narration
+    # seconds: minimum length for scenes with no narration; video slides: "clip" (the clip's span, or
+    # the narration if longer; the default without narration) or "narration" (the default with it)
+    duration: Optional[Annotated[float, Field(gt=0)] | Literal["clip", "narration"]] = None
     music: Optional[MusicSpec | Literal[False]] = None   # None = the presentation's music; false = none here
+
+    @property
+    def seconds(self) -> Optional[float]:
+        """`duration` when it is a number of seconds (None for none, "clip" or "narration")."""
+        return None if isinstance(self.duration, str) else self.duration
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Scene":
