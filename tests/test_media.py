@@ -374,3 +374,88 @@ def test_bad_video_slides_are_one_line_errors(tmp_path):
     p.write_text("scenes:\n  - slide: {layout: video}\n    narration: hi\n")
     with pytest.raises(AvatarError, match=r"novideo.yaml:2: scenes\[0\].slide: a video slide needs `video: FILE`"):
         load(p)
+
+
+# --------------------------------------------------------------------------- transparent presenter
+def _alpha_checks(path: Path, frames: int | None = None):
+    """Alpha present; the photo's background (its top corners) transparent, the face opaque."""
+    from avatar.face import load_identity
+    from avatar.resources import default_photo
+    from avatar.video.alpha import read_rgba
+
+    rgba = list(read_rgba(path))
+    assert rgba and rgba[0].shape[2] == 4
+    if frames is not None:
+        assert abs(len(rgba) - frames) <= 1
+    ident = load_identity(default_photo())
+    h, w = ident.image.shape[:2]
+    for f in rgba[::max(1, len(rgba) // 4)]:
+        sy, sx = f.shape[0] / h, f.shape[1] / w
+        a, b, c, d = ident.face_box
+        face = f[int((b + d) / 2 * sy), int((a + c) / 2 * sx), 3]
+        corners = [f[int(0.04 * f.shape[0]), int(0.04 * f.shape[1]), 3], f[int(0.04 * f.shape[0]), int(0.96 * f.shape[1]), 3]]
+        assert face >= 245 and max(corners) <= 10, (face, corners)
+        assert 0.2 < (f[..., 3] < 10).mean() < 0.8   # a real share of the picture is see-through
+    return rgba
+
+
+@pytest.mark.parametrize("suffix,pix", [(".webm", "yuva420p"), (".mov", "yuva444p")])
+def test_say_transparent_writes_alpha(tmp_path, suffix, pix):
+    import av
+
+    from avatar.api import say
+
+    out = tmp_path / f"clip{suffix}"
+    result = say("Hi there.", out=out, size=160, fps=10, transparent=True)
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        if suffix == ".webm":
+            assert s.metadata.get("alpha_mode") == "1" and s.codec_context.name == "vp9"
+        else:
+            assert s.codec_context.name == "prores" and s.codec_context.pix_fmt.startswith(pix)
+        assert c.streams.audio
+    _alpha_checks(out, result.frames)
+
+
+def test_matting_is_smoothed_over_time():
+    from avatar.video.alpha import Matting
+
+    class Flicker:   # a segmentation that flips a region between person and not, frame to frame
+        def __init__(self):
+            self.i = 0
+
+        def process(self, frame):
+            self.i += 1
+            m = np.zeros(frame.shape[:2], np.float32)
+            m[:, :40] = 1.0
+            m[:, 40:60] = self.i % 2
+            return type("R", (), {"segmentation_mask": m})()
+
+    matte = Matting(smooth=0.5)
+    matte.seg = Flicker()
+    alphas = [matte.alpha(np.zeros((32, 80, 3), np.uint8)) for _ in range(8)]
+    swing = [abs(float(a[:, 50].mean()) - float(b[:, 50].mean())) for a, b in zip(alphas[3:], alphas[4:])]
+    assert max(swing) < 0.5                                   # unsmoothed, it would swing 0 <-> 1
+    assert all(a[:, 5].min() > 0.99 and a[:, 75].max() < 0.01 for a in alphas[1:])   # steady parts stay put
+
+
+def test_presenter_track_and_alpha_errors(tmp_path, capsys):
+    from avatar.api import render
+    from avatar.cli import main
+    from avatar.script import load
+    from avatar.video import probe
+
+    deck = tmp_path / "deck.yaml"
+    deck.write_text("size: 160x90\nfps: 10\nloudness: null\navatar: {layout: none}\ncaptions: {burn: false}\n"
+                    "scenes:\n  - slide: {title: One}\n    narration: Hello.\n  - slide: {title: Two}\n"
+                    "    narration: Bye.\n")
+    out, track = tmp_path / "talk.mp4", tmp_path / "presenter.webm"
+    render(load(deck), out, cache_dir=tmp_path / "cache", presenter_track=track)
+    _alpha_checks(track, probe(out)["frames"])
+    for args in (["say", "hi", "--transparent", "-o", str(tmp_path / "x.mp4")],
+                 ["render", str(deck), "-o", str(tmp_path / "y.mp4"), "--presenter-track", str(tmp_path / "p.mp4")]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and ".webm (VP9 with alpha) or .mov" in err
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
