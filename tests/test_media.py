@@ -459,3 +459,55 @@ def test_presenter_track_and_alpha_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1 and ".webm (VP9 with alpha) or .mov" in err
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
+
+
+# --------------------------------------------------------------------------- backdrop behind the presenter
+BG_DECK = """\
+size: 160x160
+fps: 10
+loudness: null
+transition: cut
+captions: {{burn: false}}
+avatar: {{layout: full, still: true, background: {background}}}
+scenes:
+  - narration: Hi.
+"""
+
+
+def test_colour_and_image_backgrounds_behind_a_full_presenter(tmp_path):
+    from PIL import Image
+
+    from avatar.api import render
+    from avatar.script import load
+    from avatar.video import read_frames
+
+    Image.new("RGB", (64, 64), (20, 180, 60)).save(tmp_path / "office.png")
+    for background, rgb in (('{color: "#c81e1e"}', (200, 30, 30)), ("{image: office.png}", (20, 180, 60))):
+        (tmp_path / "bg.yaml").write_text(BG_DECK.format(background=background))
+        out = tmp_path / "bg.mp4"
+        render(load(tmp_path / "bg.yaml"), out, cache_dir=tmp_path / "cache")
+        f = next(read_frames(out)).astype(int)
+        corners = [f[4:14, 4:14], f[4:14, -14:-4]]          # the photo's background, replaced
+        for c in corners:
+            assert np.abs(c.reshape(-1, 3).mean(0) - rgb).max() < 12, (background, c.reshape(-1, 3).mean(0))
+        assert np.abs(f[60:90, 70:90].reshape(-1, 3).mean(0) - rgb).max() > 40   # the face is still there
+
+
+def test_bad_backgrounds_are_one_line_errors(tmp_path):
+    from avatar.api import plan
+    from avatar.script import load
+
+    p = tmp_path / "bg.yaml"
+    p.write_text(BG_DECK.format(background='{color: "#000000", image: a.png}'))
+    with pytest.raises(AvatarError, match=r"bg.yaml:6: avatar.background: give the background either"):
+        load(p)
+    p.write_text(BG_DECK.format(background="remov"))
+    with pytest.raises(AvatarError, match=r"bg.yaml:6: avatar.background: unknown value 'remov' \(did you mean 'remove'"):
+        load(p)
+    p.write_text(BG_DECK.format(background="{image: nope.jpg}"))
+    with pytest.raises(AvatarError, match=r"avatar.background.image: image not found: .*nope.jpg"):
+        plan(load(p))
+    p.write_text(BG_DECK.format(background='{color: "not-a-colour"}'))
+    with pytest.raises(AvatarError, match=r"avatar.background: .*not-a-colour") as e:
+        plan(load(p))
+    assert "\n" not in str(e.value)

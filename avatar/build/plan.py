@@ -152,6 +152,8 @@ def _presenter(deck: Presentation, scene: Scene, base: Path, inputs: dict, diges
     av = av.model_copy(update={"photo": photo, "lips_model": _absolute(av.lips_model, base)})
     if av.layout == "none":
         return av
+    if not isinstance(av.background, str):
+        av = av.model_copy(update={"background": _backdrop(av.background, base, inputs, digests)})
     if not photo.is_file():
         raise AvatarError(f"photo not found: {photo}", field="avatar.photo",
                           hint="check the path, or use --face PHOTO")
@@ -164,6 +166,22 @@ def _presenter(deck: Presentation, scene: Scene, base: Path, inputs: dict, diges
                 raise AvatarError(f"lip-sync model not found: {p}", field="avatar.lips_model")
             digests.add(inputs, p, "avatar.lips_model")
     return av
+
+
+def _backdrop(backdrop, base: Path, inputs: dict, digests: _Digests):
+    """avatar.background {image:} / {color:}: the image absolute and digested; both checked by drawing them."""
+    from avatar.compose.theme import render_background
+
+    backdrop = backdrop.model_copy(update={"image": _absolute(backdrop.image, base)})
+    if backdrop.image is not None and not backdrop.image.is_file():
+        raise AvatarError(f"image not found: {backdrop.image}", field="avatar.background.image",
+                          hint="paths are relative to the script's folder")
+    digests.add(inputs, backdrop.image, "avatar.background.image")
+    try:
+        render_background(backdrop.color or "#000000", (8, 8), backdrop.image)
+    except (AvatarError, ValueError, OSError) as e:
+        raise AvatarError(str(e), field="avatar.background") from None
+    return backdrop
 
 
 def _theme(deck: Presentation, base: Path, inputs: dict, digests: _Digests) -> dict:

@@ -65,6 +65,19 @@ Layout = Literal["pip", "side", "full", "none"]
 Corner = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 
 
+class Backdrop(Model):
+    """What shows behind a presenter whose photo background is removed: an image or a colour."""
+
+    image: Optional[Path] = None           # filled into the presenter's box (cropped to cover it)
+    color: Optional[str] = None            # "#rrggbb" or "linear-gradient(#a, #b)"
+
+    @model_validator(mode="after")
+    def _one(self) -> "Backdrop":
+        if (self.image is None) == (self.color is None):
+            raise ValueError("give the background either `image: FILE` or `color: \"#rrggbb\"`")
+        return self
+
+
 class AvatarSpec(Model):
     """The presenter: photo, how it moves, and where it sits on screen."""
 
@@ -76,7 +89,8 @@ class AvatarSpec(Model):
     size: float = Field(0.32, gt=0.05, le=1.0)  # pip height as a fraction of the video height
     shape: Literal["circle", "rounded", "rect"] = "rounded"
     border: int = Field(4, ge=0, le=40)    # pixels, in the theme's accent colour
-    background: Literal["keep", "remove"] = "keep"  # remove = selfie segmentation, theme colour behind
+    # remove = selfie segmentation, the slide/theme behind; {image: office.jpg} / {color: "#1e1e2e"}: that behind
+    background: Literal["keep", "remove"] | Backdrop = "keep"
     # auto: the phoneme rig when phoneme times are known (TTS, or a recording with a transcript),
     # else the audio model; see README "Lip sync" for the benchmark behind this choice
     motion: Literal["auto", "phonemes", "audio", "hybrid"] = "auto"

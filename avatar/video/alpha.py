@@ -31,13 +31,19 @@ ALPHA_FORMATS = {   # suffix -> (codec, pix_fmt, codec options, audio codec)
     ".mov": ("prores_ks", "yuva444p10le", {"profile": "4444", "alpha_bits": "16"}, "pcm_s16le"),
 }
 SMOOTH = 0.5            # weight of the new frame's mask in the moving average
-EDGE = (0.35, 0.75)     # mask confidences mapped to alpha 0 and 1
+EDGE = (0.5, 0.9)       # mask confidences mapped to alpha 0 and 1
 
 
 def check_alpha_path(out: Path, option: str = "-o") -> None:
     if out.suffix.lower() not in ALPHA_FORMATS:
         raise AvatarError(f"{out}: a transparent presenter is written as .webm (VP9 with alpha) or .mov "
                           "(ProRes 4444)", field=option, hint="e.g. -o clip.webm")
+
+
+def sharpen_edge(mask: np.ndarray) -> np.ndarray:
+    """A soft segmentation mask -> alpha with its edge pulled inside the person (smoothstep over EDGE)."""
+    x = np.clip((mask - EDGE[0]) / (EDGE[1] - EDGE[0]), 0, 1)
+    return (x * x * (3 - 2 * x)).astype(np.float32)
 
 
 class Matting:
@@ -67,8 +73,7 @@ class Matting:
         m = np.ones(frame.shape[:2], np.float32) if m is None else np.clip(m.astype(np.float32), 0, 1)
         if m.shape != frame.shape[:2]:
             m = cv2.resize(m, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-        x = np.clip((m - EDGE[0]) / (EDGE[1] - EDGE[0]), 0, 1)
-        a = x * x * (3 - 2 * x)   # sharpened edge first, then averaged over time (the other way round
+        a = sharpen_edge(m)   # sharpened edge first, then averaged over time (the other way round
         # the sharpening would undo the averaging where the model hesitates)
         self.avg = a if self.avg is None or self.avg.shape != a.shape else \
             cv2.addWeighted(a, self.smooth, self.avg, 1 - self.smooth, 0.0)
