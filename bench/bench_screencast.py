@@ -5,7 +5,9 @@ a moving cursor, a frame counter: never committed), then renders, each in its ow
 process (so peak RSS is that render's alone), at 1280x720 / 25 fps with the pip presenter:
   - a scene whose slide plays the whole 2-minute screencast (`duration: clip`)
   - the same scene with a 20 s cut of it (peak memory should not grow with the clip's length)
-  - a static bullets slide of the same 2 minutes (what the clip decoding costs on top)
+  - a static bullets slide of the same 2 minutes (the difference: decoding the clip and, mostly,
+    encoding a picture that moves every frame instead of a still one)
+  - the clip's frames alone (decode + scale into the slide, no presenter, no encoding)
 (no narration: the presenter idles, so the figures are the slide's and the presenter's cost)
 and prints seconds, real-time factor, the ratios, and peak RSS.
 
@@ -21,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 CHILD = r"""
 import json, resource, sys, time
@@ -39,7 +43,6 @@ def make_screencast(path: Path, seconds: float, size=(1920, 1080), fps: int = 30
     """A synthetic screencast: a page of code scrolling under a title bar, a moving cursor, the frame number."""
     import av
     import cv2
-    import numpy as np
 
     w, h = size
     page = np.full((h * 3, w, 3), 236, np.uint8)
@@ -82,7 +85,8 @@ def run(script: Path, out: Path, cache: Path) -> dict:
 
 def main() -> None:
     seconds = 30.0 if "--quick" in sys.argv else 120.0
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f} (others' work on the same cores skews absolute times)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "screencast.mp4"
@@ -96,6 +100,16 @@ def main() -> None:
         rows = [("video slide, whole screencast", deck(tmp / "long.yaml", video, "clip")),
                 ("video slide, first 20 s", deck(tmp / "short.yaml", short, "clip")),
                 (f"static slide, {seconds:.0f} s", deck(tmp / "static.yaml", static, f"{seconds:g}"))]
+        from avatar.compose.video_slide import ClipFrames
+
+        frames = ClipFrames(clip, 0.0, seconds, 25, (52, 120, 1228, 690), "contain", False, (1280, 720))
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        t, cpu = time.perf_counter(), time.process_time()
+        for _ in range(int(seconds * 25)):
+            frames.paste(canvas)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        print(f"{'clip frames alone (decode+scale)':32s} {seconds * 25 / wall:6.0f} fps wall, "
+              f"{cpu / (seconds * 25) * 1000:.1f} ms CPU per frame")
         results = {}
         for name, script in rows:
             r = run(script, tmp / f"{script.stem}.mp4", tmp / "cache")
@@ -106,7 +120,7 @@ def main() -> None:
         long, short_r, stat = (results[n] for n, _ in rows)
         print(f"ratio video / static slide (same length): {long['seconds'] / stat['seconds']:.2f}")
         print(f"peak RSS {seconds:.0f} s clip / 20 s clip: {long['peak_rss_mb'] / short_r['peak_rss_mb']:.2f} "
-              "(1.00 = flat)")
+              f"(1.00 = flat); load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

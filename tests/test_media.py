@@ -89,6 +89,28 @@ def test_duck_amount_follows_words_with_ramps():
     assert duck_amount([], 0.2, 0.5, 1.0).max() == 0
 
 
+def test_bed_loops_or_stops_faded_and_runs_follow_scene_settings():
+    from avatar.audio.music import RATE, Run, bed_track
+    from avatar.build.finish import music_runs
+    from avatar.build.scene import SceneInfo
+    from avatar.script.models import MusicSpec, Presentation
+
+    bed = np.ones((2, RATE), np.float32)   # 1 s of a constant level
+    looped = bed_track(Run(MusicSpec(file="b.wav", volume=0, duck=0, fade=0.2), 0.0, 3.0, []), bed)
+    assert looped.shape == (2, 3 * RATE) and looped[0, int(1.5 * RATE)] == pytest.approx(1.0)
+    assert looped[0, 0] < 0.01 and looped[0, -1] < 0.01            # faded in and out
+    once = bed_track(Run(MusicSpec(file="b.wav", volume=-6, duck=0, fade=0.2, loop=False), 0.0, 3.0, []), bed)
+    assert once[0, int(0.5 * RATE)] == pytest.approx(10 ** (-6 / 20), rel=1e-3)
+    assert once[0, RATE - 10] < 0.05 and not once[:, RATE:].any()  # stops at the bed's end, faded
+    deck = Presentation(music={"file": "a.wav"}, scenes=[
+        {"narration": "a"}, {"narration": "b"}, {"narration": "c", "music": False},
+        {"narration": "d", "music": {"file": "b.wav"}}])
+    infos = [SceneInfo(d, int(d * 10), 16000, "", [("w", 0.1, 0.5)]) for d in (1.0, 2.0, 1.0, 1.5)]
+    runs = music_runs(deck, infos)
+    assert [(r.spec.file.name, r.start, r.end) for r in runs] == [("a.wav", 0, 3.0), ("b.wav", 4.0, 5.5)]
+    assert runs[0].words == [(0.1, 0.5), (1.1, 1.5)]   # on the video's timeline
+
+
 def test_music_levels_parse_decibels_and_reject_bad_values():
     from pydantic import ValidationError
 

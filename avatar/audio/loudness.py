@@ -7,7 +7,8 @@ with FFmpeg's EBU R128 meter (ebur128: ITU-R BS.1770 integrated loudness, 4x ove
 true peak). One linear gain brings the loudness to the target. Where that gain pushes
 the true peak over the ceiling, FFmpeg's alimiter (look-ahead, latency compensated)
 holds the peaks down and the gain is measured again, with the limit lowered by what
-the last round overshot: a few rounds settle within 0.1 LU and under the ceiling.
+the last round overshot: a few rounds settle within 0.1 LU and under the ceiling. One
+meter pass per round (a gain moves the true peak by the same number of dB).
 """
 from __future__ import annotations
 
@@ -37,24 +38,24 @@ def normalize(audio: np.ndarray, rate: int, target: float = -16.0, true_peak: fl
     before = m["I"]
     if not np.isfinite(before) or before <= -70:   # ebur128 reports -70 LUFS (its gate) for silence
         return audio, {"skipped": "silent or shorter than 0.4 s"}
-    gained = audio * _gain(target - before)
-    out, m = gained, measure(gained, rate)
-    limit, limited = true_peak - 0.5, False   # the limiter sees samples; inter-sample peaks sit higher
+    gain = target - before
+    out, tp = audio * _gain(gain), m["TP"] + gain   # a gain moves the true peak by as much: no new measure
+    loud, limited = target, False
+    limit = true_peak - 0.5   # the limiter sees samples; inter-sample peaks sit higher
     for _ in range(_ROUNDS):
-        if m["TP"] <= true_peak:
+        if tp <= true_peak:
             break
         if limited:
-            limit -= m["TP"] - true_peak + 0.1
+            limit -= tp - true_peak + 0.1
         limited = True
-        out, _ = run_filter(gained, rate, "alimiter", f"limit={max(_gain(limit), 0.0625):.6f}:{_LIMITER}")
-        out = out[:, :audio.shape[1]]
-        out = out * _gain(target - measure(out, rate)["I"])
-        m = measure(out, rate)
-    if m["TP"] > true_peak:   # still over: the ceiling wins over the loudness target
-        out = out * _gain(true_peak - m["TP"])
-        m = measure(out, rate)
-    if abs(m["I"] - target) > 0.5:
-        log.warning(f"loudness: the mix reaches {m['I']:.1f} LUFS, not {target:g}, under the {true_peak:g} dBTP "
+        held, _ = run_filter(audio * _gain(gain), rate, "alimiter",
+                             f"limit={max(_gain(limit), 0.0625):.6f}:{_LIMITER}")
+        m = measure(held[:, :audio.shape[1]], rate)
+        out, tp = held[:, :audio.shape[1]] * _gain(target - m["I"]), m["TP"] + target - m["I"]
+    if tp > true_peak:   # still over: the ceiling wins over the loudness target
+        out, loud, tp = out * _gain(true_peak - tp), target + true_peak - tp, true_peak
+    if abs(loud - target) > 0.5:
+        log.warning(f"loudness: the mix reaches {loud:.1f} LUFS, not {target:g}, under the {true_peak:g} dBTP "
                     "ceiling (very peaky audio); lower the target or raise true_peak")
-    return np.ascontiguousarray(out, np.float32), {"input": before, "output": m["I"], "true_peak": m["TP"],
+    return np.ascontiguousarray(out, np.float32), {"input": before, "output": loud, "true_peak": tp,
                                                     "limited": limited}
