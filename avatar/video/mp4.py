@@ -92,7 +92,8 @@ class _AudioTrack:
         self.channels = channels
         self.layout = "mono" if channels == 1 else "stereo"
         self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout=self.layout)
-        self.stream.bit_rate = bit_rate or (96_000 if channels == 1 else 160_000)
+        # 128k mono: at 96k the encoder adds up to 2 dB to the true peak of loudness-normalised speech
+        self.stream.bit_rate = bit_rate or (128_000 if channels == 1 else 160_000)
         self.container = container
         self.pending = np.zeros((channels, 0), np.float32)
         self.pts = 0      # samples sent to the encoder
