@@ -28,14 +28,15 @@ def write_presenter_track(plans, infos, out: str | Path, *, on_progress: Progres
     from avatar.renderers import get_renderer
     from avatar.speech.audio import resample
     from avatar.video.alpha import check_alpha_path, cut_out, write_alpha_video
+    from avatar.video.mp4 import _fit_audio
     from avatar.video.tags import metadata
 
     out = Path(out)
     check_alpha_path(out, "--presenter-track")
     decks = [p.presentation() for p in plans]
     speeches = [scene_narration(d, d.scenes[0]) for d in decks]
-    audio = np.concatenate([np.pad(s := resample(np.asarray(sp.audio, np.float32), sp.sample_rate, RATE),
-                                   (0, max(0, int(round(info.duration * RATE)) - s.size)))[:int(round(info.duration * RATE))]
+    audio = np.concatenate([_fit_audio(resample(np.asarray(sp.audio, np.float32), sp.sample_rate, RATE)[None],
+                                       int(round(info.duration * RATE)))[0]   # each scene's narration, its length
                             for sp, info in zip(speeches, infos)])
     total = sum(i.frames for i in infos)
 

@@ -269,7 +269,8 @@ def _first_error(exc: ValidationError, locs: Locs, default: Loc) -> AvatarError:
 
     def order(err):
         file, line = where(locs, tuple(err["loc"]), default)
-        mismatch = err["type"] == "literal_error" and isinstance(err.get("input"), (dict, list))   # union's other member
+        # a mapping given to `Literal | Model`: the literal's complaint is the union's other member
+        mismatch = err["type"] == "literal_error" and isinstance(err.get("input"), (dict, list))
         return (file != default[0], err["type"] == "missing", mismatch, line)
 
     err = min(errors, key=order)
