@@ -198,45 +198,69 @@ class Presenter:
                     list(speech.words), cues)
 
     def say_to_file(self, text: str | None, out: str | Path, *, audio: str | Path | None = None,
-                    transcript: str | None = None, on_progress: ProgressCallback | None = None) -> Result:
-        """Write the clip to OUT.mp4 (+ OUT.srt and OUT.vtt when it has words), as one set."""
+                    transcript: str | None = None, transparent: bool = False,
+                    on_progress: ProgressCallback | None = None) -> Result:
+        """Write the clip to OUT.mp4 (+ OUT.srt and OUT.vtt when it has words), as one set.
+
+        transparent: the person cut out on a transparent background, OUT.webm or OUT.mov (avatar.video.alpha)."""
         from avatar.build.assemble import output_set
         from avatar.video import write_mp4
         from avatar.video.tags import metadata
 
         t0 = time.perf_counter()
         out = Path(out)
-        if out.suffix.lower() != ".mp4":
-            raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4)")
+        _check_say_out(out, transparent)
         clip = self.say(text, audio=audio, transcript=transcript)
+        write = write_mp4
+        frames = clip.frames
+        if transparent:
+            from avatar.video.alpha import cut_out, write_alpha_video
+
+            write, frames = write_alpha_video, cut_out(clip.frames)
         with output_set(out, clip.cues) as video:
-            write_mp4(video, clip.frames, fps=self.fps, audio=clip.audio, sample_rate=clip.sample_rate,
-                      metadata=metadata(f"{out.stem} (AI-generated)"),
-                      progress=lambda i: report(on_progress, "frames", i, clip.n_frames, "rendering"))
+            write(video, frames, fps=self.fps, audio=clip.audio, sample_rate=clip.sample_rate,
+                  metadata=metadata(f"{out.stem} (AI-generated)"),
+                  progress=lambda i: report(on_progress, "frames", i, clip.n_frames, "rendering"))
         return Result(out, clip.duration, clip.n_frames, time.perf_counter() - t0)
+
+
+def _check_say_out(out: Path, transparent: bool) -> None:
+    if transparent:
+        from avatar.video.alpha import check_alpha_path
+
+        check_alpha_path(out)
+    elif out.suffix.lower() != ".mp4":
+        raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4; "
+                          ".webm or .mov with --transparent)")
 
 
 def say(text: str | None = None, *, face: str | Path | None = None, out: str | Path,
         audio: str | Path | None = None, transcript: str | None = None, voice: str | None = None,
-        on_progress: ProgressCallback | None = None, **presenter_options) -> Result:
+        transparent: bool = False, on_progress: ProgressCallback | None = None, **presenter_options) -> Result:
     """One talking-head clip (the whole photo, or the face crop) from text or recorded audio.
 
+    transparent: the person cut out, written as .webm (VP9 + alpha) or .mov (ProRes 4444).
     presenter_options: fps, size, crop, still, seed, expression_scale, motion, renderer,
     allow_cpu, face_index, lips_model, appearance (see Presenter)."""
     if not text and audio is None:
         raise AvatarError("nothing to say: give TEXT or --audio FILE")
     out = Path(out)
-    if out.suffix.lower() != ".mp4":
-        raise AvatarError(f"{out}: the output of say is an .mp4 file (e.g. -o hello.mp4)")
+    _check_say_out(out, transparent)
     presenter = Presenter(face, voice=voice, **presenter_options)
-    return presenter.say_to_file(text, out, audio=audio, transcript=transcript, on_progress=on_progress)
+    return presenter.say_to_file(text, out, audio=audio, transcript=transcript, transparent=transparent,
+                                 on_progress=on_progress)
 
 
 # --------------------------------------------------------------------------- render
 def apply_options(deck: Presentation, *, face: str | Path | None = None, size: str | None = None,
-                  fps: int | None = None, preview: bool = False, badge: bool = False) -> Presentation:
-    """Command-line overrides on top of a loaded presentation."""
+                  fps: int | None = None, preview: bool = False, badge: bool = False,
+                  loudness: str | float | None = None) -> Presentation:
+    """Command-line overrides on top of a loaded presentation (loudness: LUFS, or "off")."""
     upd: dict = {}
+    if loudness is not None:
+        off = str(loudness).strip().lower() in ("off", "none")
+        upd["loudness"] = None if off else _from_options(
+            Presentation, {"loudness": loudness, "scenes": [{"narration": "x"}]}, {"loudness": "--loudness"}).loudness
     if size or fps:   # validated like the script's own size: and fps:
         checked = _from_options(Presentation, {"size": size or deck.size, "fps": fps or deck.fps,
                                                "scenes": [{"narration": "x"}]}, {"size": "--size", "fps": "--fps"})
@@ -269,11 +293,13 @@ def plan(script: str | Path | Presentation, **options):
 def render(script: str | Path | Presentation, out: str | Path, *, face: str | Path | None = None,
            size: str | None = None, fps: int | None = None, preview: bool = False, jobs: int | None = None,
            badge: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
+           loudness: str | float | None = None, presenter_track: str | Path | None = None,
            on_progress: ProgressCallback | None = None) -> Result:
     """Render a presentation to OUT.mp4 (+ OUT.srt / OUT.vtt).
 
     jobs: scene processes (None: one per core, as memory allows); cache: reuse verified
-    segments of unchanged scenes (cache_dir, else $AVATAR_CACHE, else the user cache folder)."""
+    segments of unchanged scenes (cache_dir, else $AVATAR_CACHE, else the user cache folder);
+    presenter_track: also write every scene's presenter, cut out, as one .webm/.mov alpha video."""
     from avatar.build.assemble import assemble
     from avatar.build.cache import SceneCache, cache_root
     from avatar.build.run import run
@@ -283,13 +309,25 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise AvatarError(f"{out}: the output of render is an .mp4 file (e.g. -o talk.mp4)")
-    deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge)
+    if presenter_track is not None:
+        from avatar.video.alpha import check_alpha_path
+
+        check_alpha_path(Path(presenter_track), "--presenter-track")
+    deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge,
+                         loudness=loudness)
     from avatar.build.plan import plan as _plan
 
     plans = _plan(deck)
     store = SceneCache(cache_root(cache_dir))
     infos, rendered = run(plans, store, jobs=jobs, use_cache=cache, on_progress=on_progress)
-    assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions)
+    from avatar.build.finish import finishing
+
+    assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions,
+             **finishing(deck, infos, store.root))
+    if presenter_track is not None:
+        from avatar.build.presenter_track import write_presenter_track
+
+        write_presenter_track(plans, infos, presenter_track, on_progress=on_progress)
     info = probe(out)
     return Result(out, info["duration"], info.get("frames", 0), time.perf_counter() - t0,
                   scenes=len(plans), rendered=rendered)

@@ -51,6 +51,10 @@ RENDER = [
     _opt("jobs", int, typer.Option(0, min=0, max=64, help="Scenes rendered in parallel processes (0: one per core, "
                                                            "as memory allows).")),
     _opt("badge", bool, typer.Option(False, help="Add a visible 'AI-generated' mark.")),
+    _opt("loudness", Optional[str], typer.Option(None, help="Integrated loudness of the final mix in LUFS, e.g. -14, "
+                                                            "or 'off' (default: the script's, else -16).")),
+    _opt("presenter_track", Optional[Path], typer.Option(None, help="Also write every scene's presenter, cut out, "
+                                                                    "as one alpha video: presenter.webm or .mov.")),
     _opt("cache", bool, typer.Option(True, help="Reuse verified segments of unchanged scenes from earlier renders.")),
     _opt("cache_dir", Optional[Path], typer.Option(None, help="Scene cache folder (default: $AVATAR_CACHE, else the "
                                                                 "user cache folder; see `avatar cache info`).")),
@@ -249,7 +253,8 @@ def speak(script: str = typer.Argument(..., help="A script file, or the text to 
 @command()
 def say(text: Optional[str] = typer.Argument(None, help="What the presenter says (or use --audio)."),
         face: Optional[Path] = typer.Option(None, help="Presenter photo (default: the bundled astronaut photo)."),
-        out: Path = typer.Option(..., "-o", "--out", help="Output .mp4 (also writes .srt and .vtt)."),
+        out: Path = typer.Option(..., "-o", "--out", help="Output .mp4 (.webm/.mov with --transparent; also "
+                                                          "writes .srt and .vtt)."),
         audio: Optional[Path] = typer.Option(None, help="Recorded narration instead of TTS (wav/mp3/flac/m4a)."),
         transcript: Optional[str] = typer.Option(None, help="Transcript of --audio, for captions."),
         voice: Optional[str] = typer.Option(None, help="Voice preset (see `avatar voices`)."),
@@ -265,12 +270,15 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
                                                                "learn`)."),
         renderer: str = typer.Option("warp", help="warp (CPU) | diffusion (GPU, needs weights)."),
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
-        face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest).")):
+        face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest)."),
+        transparent: bool = typer.Option(False, help="Cut the person out on a transparent background: "
+                                                     "-o clip.webm (VP9 + alpha) or clip.mov (ProRes 4444).")):
     """Make one talking-head clip from text (or recorded audio) and a photo."""
     from avatar.api import say as run
 
     with ProgressBars() as bars:
         result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
+                     transparent=transparent,
                      size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
                      motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
                      lips_model=lips_model, appearance=appearance, on_progress=bars)

@@ -23,7 +23,12 @@ grep -q '^joe ' voices.txt
 "$avatar" init talk
 "$avatar" check talk.yaml
 "$avatar" demo --preview -q -o demo.mp4
+"$avatar" speak "Hello there, this is a recorded voice." -q -o take.wav
+"$avatar" say --audio take.wav --motion audio --size 128 -q -o take.mp4   # the lips network (onnxruntime)
 set +x
+# the core install pulls no torch (it is in the [train] and [gpu] extras only)
+"$work/venv/bin/python" -c "import importlib.util as u, sys; sys.exit('torch is installed' if u.find_spec('torch') else 0)"
+test -s take.mp4
 test -s demo.mp4 && test -s demo.srt && test -s demo.vtt
 "$work/venv/bin/python" - <<'PY'
 import avatar

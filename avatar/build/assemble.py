@@ -32,9 +32,10 @@ def timeline_cues(infos: list[SceneInfo], spec) -> list:
 
 
 @contextlib.contextmanager
-def output_set(out: Path, cues: list):
+def output_set(out: Path, cues: list, chapters: list | None = None):
     """Yield a temporary path for the video; on success write OUT.srt / OUT.vtt (when there are
-    cues) and rename the video into place last. A failure leaves the previous set untouched."""
+    cues), OUT.chapters.vtt (when there are chapters) and rename the video into place last.
+    A failure leaves the previous set untouched."""
     from avatar.captions import write_srt, write_vtt
 
     with contextlib.ExitStack() as stack:
@@ -44,14 +45,22 @@ def output_set(out: Path, cues: list):
         if cues:
             write_srt(stack.enter_context(atomic_path(out.with_suffix(".srt"))), cues)
             write_vtt(stack.enter_context(atomic_path(out.with_suffix(".vtt"))), cues)
+        if chapters:
+            write_vtt(stack.enter_context(atomic_path(out.with_suffix(".chapters.vtt"))), chapters)
 
 
-def assemble(segments: list[Path], infos: list[SceneInfo], out: Path, *, title: str, captions) -> Path:
-    """Join `segments` into `out` (+ OUT.srt / OUT.vtt when captions.files)."""
+def assemble(segments: list[Path], infos: list[SceneInfo], out: Path, *, title: str, captions,
+             mix=None, chapters: list | None = None) -> Path:
+    """Join `segments` into `out` (+ OUT.srt / OUT.vtt when captions.files).
+
+    mix: the final-mix audio filter (avatar.build.finish); chapters: Cues titled by slide,
+    written as MP4 chapters and OUT.chapters.vtt."""
     from avatar.video import concat_mp4
+    from avatar.video.chapters import to_pyav
     from avatar.video.tags import metadata
 
     cues = timeline_cues(infos, captions) if captions.enabled and captions.files else []
-    with output_set(Path(out), cues) as video:
-        concat_mp4(segments, video, metadata=metadata(title))
+    with output_set(Path(out), cues, chapters) as video:
+        concat_mp4(segments, video, metadata=metadata(title), audio_filter=mix,
+                   chapters=to_pyav(chapters) if chapters else None)
     return Path(out)

@@ -23,6 +23,8 @@ from avatar.errors import AvatarError
 from avatar.script.models import VOICE_PATH_FIELDS, AvatarSpec, Presentation, Scene
 
 PLAN_VERSION = 1
+# presentation fields that only assembly uses (avatar.build.finish): left out of scene plans
+FINISH_DEFAULTS = {f: Presentation.model_fields[f].default for f in ("music", "loudness", "true_peak", "chapters")}
 # package folders whose content reaches a plan through resolved values and digests, not code_version()
 _RESOURCE_DIRS = {"voices", "templates", "assets"}
 
@@ -151,6 +153,8 @@ def _presenter(deck: Presentation, scene: Scene, base: Path, inputs: dict, diges
                                "appearance": _absolute(av.appearance, base)})
     if av.layout == "none":
         return av
+    if not isinstance(av.background, str):
+        av = av.model_copy(update={"background": _backdrop(av.background, base, inputs, digests)})
     if not photo.is_file():
         raise AvatarError(f"photo not found: {photo}", field="avatar.photo",
                           hint="check the path, or use --face PHOTO")
@@ -164,6 +168,22 @@ def _presenter(deck: Presentation, scene: Scene, base: Path, inputs: dict, diges
                 raise AvatarError(f"lip-sync model not found: {p}", field="avatar.lips_model")
             digests.add(inputs, p, "avatar.lips_model")
     return av
+
+
+def _backdrop(backdrop, base: Path, inputs: dict, digests: _Digests):
+    """avatar.background {image:} / {color:}: the image absolute and digested; both checked by drawing them."""
+    from avatar.compose.theme import render_background
+
+    backdrop = backdrop.model_copy(update={"image": _absolute(backdrop.image, base)})
+    if backdrop.image is not None and not backdrop.image.is_file():
+        raise AvatarError(f"image not found: {backdrop.image}", field="avatar.background.image",
+                          hint="paths are relative to the script's folder")
+    digests.add(inputs, backdrop.image, "avatar.background.image")
+    try:
+        render_background(backdrop.color or "#000000", (8, 8), backdrop.image)
+    except (AvatarError, ValueError, OSError) as e:
+        raise AvatarError(str(e), field="avatar.background") from None
+    return backdrop
 
 
 def _theme(deck: Presentation, base: Path, inputs: dict, digests: _Digests) -> dict:
@@ -197,9 +217,14 @@ def theme_from_json(data: dict):
 def _slide(scene: Scene, base: Path, inputs: dict, digests: _Digests) -> Scene:
     if scene.slide is None:
         return scene
-    upd = {f: _absolute(getattr(scene.slide, f), base) for f in ("image", "pdf")}
+    upd = {f: _absolute(getattr(scene.slide, f), base) for f in ("image", "pdf", "video")}
     slide = scene.slide.model_copy(update=upd)
     digests.add(inputs, slide.image, "slide.image")
+    if slide.video is not None:
+        from avatar.compose.video_slide import clip_info, clip_span
+
+        clip_span(slide, clip_info(slide.video))   # readable, and start/end inside the clip
+        digests.add(inputs, slide.video, "slide.video")
     if slide.pdf is not None:
         from avatar.compose.images import render_pdf_page
 
@@ -220,8 +245,8 @@ def _look(deck: Presentation, scene: Scene, base: Path, theme: dict, digests: _D
     one = deck.model_copy(update={
         "title": "",   # the title only tags the joined video; scenes shared by many videos stay shared
         "voice": voice, "avatar": av, "transition": deck.transition_for(scene),
-        "scenes": [scene.model_copy(update={"voice": None, "avatar": None, "transition": None})],
-        "source": None})
+        "scenes": [scene.model_copy(update={"voice": None, "avatar": None, "transition": None, "music": None})],
+        "source": None, **FINISH_DEFAULTS})   # music, loudness, chapters: made at assembly, not in the key
     return one.model_dump(mode="json"), inputs
 
 
@@ -239,6 +264,12 @@ def plan(deck: Presentation, digests: _Digests | None = None) -> list[ScenePlan]
         theme = _theme(deck, base, theme_inputs, digests)
     except AvatarError as e:
         raise AvatarError(f"{where}{e}") from None
+    try:
+        from avatar.build.finish import check_music
+
+        check_music(deck)
+    except AvatarError as e:
+        raise AvatarError(f"{where}{e}") from None
     code = code_version()
     fade = deck.transition_duration > 0
     plans: list[ScenePlan] = []
@@ -251,7 +282,9 @@ def plan(deck: Presentation, digests: _Digests | None = None) -> list[ScenePlan]
             raise AvatarError(f"{where}scenes[{i}]{sep}{e}") from None
         inputs.update(theme_inputs)
         previous, used = None, dict(inputs)
-        if prev is not None and fade and deck.transition_for(scene) == "crossfade":
+        # no crossfade out of a clip: the closing frame is rebuilt without the narration, so not its last picture
+        after_clip = i > 0 and deck.scenes[i - 1].slide is not None and deck.scenes[i - 1].slide.layout == "video"
+        if prev is not None and fade and deck.transition_for(scene) == "crossfade" and not after_clip:
             previous = {"deck": prev[0], "theme": theme}
             used.update(prev[1])
         plans.append(ScenePlan(i, look, theme, previous, dict(sorted(used.items())), code,

@@ -45,6 +45,18 @@ class SceneInfo:
                    [(str(t), float(s), float(e)) for t, s, e in d["words"]])
 
 
+def scene_narration(deck, scene) -> Speech:
+    """The scene's Speech: its narration, and for a video slide the clip's span and sound."""
+    from avatar.speech.narrate import narrate_scene
+
+    speech = narrate_scene(deck, scene)
+    if scene.slide is not None and scene.slide.layout == "video":
+        from avatar.compose.video_slide import scene_speech
+
+        speech = scene_speech(scene, speech, deck.fps)
+    return speech
+
+
 def identity_for(spec):
     """The presenter of a scene (None when its layout shows no presenter)."""
     from avatar.face import load_identity
@@ -68,14 +80,13 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
     from avatar.motion import make_motion
     from avatar.renderers import get_renderer
     from avatar.speech.markup import plain_text
-    from avatar.speech.narrate import narrate_scene
     from avatar.video import write_mp4
     from avatar.video.tags import metadata
 
     deck = plan.presentation()
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
     # 1. narration
-    speech = narrate_scene(deck, scene)
+    speech = scene_narration(deck, scene)
     n = Motion.frame_count(speech.duration, fps)
     # 2. captions
     text = plain_text(scene.narration)

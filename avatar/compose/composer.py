@@ -134,6 +134,10 @@ class SceneComposer:
                                         name=self.name))
         else:
             img = render_background(self.theme.background, (w, h), self.theme.background_image)
+        backdrop = self.spec.background
+        if lay.avatar_box is not None and not isinstance(backdrop, str):   # an image or colour behind the person
+            x0, y0, x1, y1 = lay.avatar_box
+            img[y0:y1, x0:x1] = render_background(backdrop.color or "#000000", (x1 - x0, y1 - y0), backdrop.image)
         if lay.avatar_box is not None and lay.border > 0:
             self._draw_border(img)
         img.flags.writeable = False
@@ -215,8 +219,10 @@ class SceneComposer:
         alpha = None
         if self.layout.mode == "pip" and self.layout.shape != "rect":
             alpha = _shape_alpha(self.layout.shape, (bw, bh))
-        if self.spec.background == "remove" and ident is not None:
-            pm = ident.person_mask.astype(np.float32)
+        if self.spec.background != "keep" and ident is not None:
+            from avatar.video.alpha import sharpen_edge
+
+            pm = sharpen_edge(ident.person_mask.astype(np.float32))   # no fringe of the photo's background
             if face_is_crop:
                 a, b, c, d = ident.face_box
                 pm = cv2.resize(pm[b:d, a:c], (fw, fh), interpolation=cv2.INTER_LINEAR)
@@ -290,10 +296,17 @@ class SceneComposer:
                 a, b, c, d = self.identity.face_box
                 face = face[b:d, a:c]
         place = None
+        clip = None
+        if slide is not None and slide.layout == "video" and self.layout.content_box is not None:
+            from avatar.compose.video_slide import open_clip
+
+            clip = open_clip(slide, self.layout, fps, self.p.size)
         for i in range(n_frames):
             t = i / fps
             revealed = bisect_right(times, t) if times else None
             out = self.background(revealed).copy()
+            if clip is not None:
+                clip.paste(out)
             if face_it is not None:
                 nxt = next(face_it, None)
                 if nxt is None:

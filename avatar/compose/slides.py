@@ -248,6 +248,9 @@ class _Drawer:
         if self.slide.bullets:
             self.bullets(self.slide.bullets, box, shown=self.revealed)
 
+    def _video(self) -> None:
+        self.header()   # the clip plays in the body box, frame by frame (avatar.compose.video_slide)
+
     def _image(self) -> None:
         self.header()
         self.picture(self.body_box(), self.slide.fit)

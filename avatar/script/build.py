@@ -32,7 +32,8 @@ _PATH_FIELDS = {
     "avatar": ("photo", "lips_model", "appearance"),
     "voice": VOICE_PATH_FIELDS,
     "theme": ("background_image", "logo"),
-    "slide": ("image", "pdf"),
+    "slide": ("image", "pdf", "video"),
+    "music": ("file",),
 }
 # Fields that are a name or a path (a path when it looks like one).
 _MAYBE_PATH_FIELDS = {"voice": ("preset",), "theme": ("name", "font", "font_bold", "font_mono")}
@@ -182,6 +183,8 @@ def _resolve_section_paths(data: dict, base_dir: Path) -> None:
             for f in _MAYBE_PATH_FIELDS.get(section, ()):
                 if isinstance(sub.get(f), str) and _looks_like_path(sub[f]):
                     sub[f] = _resolve(sub[f], base_dir)
+            if section == "avatar" and isinstance(sub.get("background"), dict) and "image" in sub["background"]:
+                sub["background"]["image"] = _resolve(sub["background"]["image"], base_dir)   # {image: office.jpg}
 
 
 # ----------------------------------------------------------------------------- build
@@ -223,7 +226,10 @@ def _scene_overrides(data: dict, locs: Locs) -> None:
             continue
         for i, scene in enumerate(scenes):
             if isinstance(scene, dict) and isinstance(scene.get(key), dict):
-                scene[key] = deep_merge(top, scene[key])
+                own = scene[key]
+                scene[key] = deep_merge(top, own)
+                if key == "avatar" and "background" in own:   # a scene's backdrop replaces, never blends
+                    scene[key]["background"] = own["background"]
                 for p, loc in list(locs.items()):     # keys that came from the top level point there
                     if p[:1] == (key,):
                         locs.setdefault(("scenes", i) + p, loc)
@@ -263,10 +269,13 @@ def _first_error(exc: ValidationError, locs: Locs, default: Loc) -> AvatarError:
 
     def order(err):
         file, line = where(locs, tuple(err["loc"]), default)
-        return (file != default[0], err["type"] == "missing", line)
+        # a mapping given to `Literal | Model`: the literal's complaint is the union's other member
+        mismatch = err["type"] == "literal_error" and isinstance(err.get("input"), (dict, list))
+        return (file != default[0], err["type"] == "missing", mismatch, line)
 
     err = min(errors, key=order)
-    path = tuple(err["loc"])
+    # union members name themselves in the location ("literal['keep','remove']", "Backdrop"): not fields
+    path = tuple(el for el in err["loc"] if isinstance(el, int) or (el.isidentifier() and not el[:1].isupper()))
     kind, value = err["type"], err.get("input")
     hint = None
     if kind == "extra_forbidden":
@@ -279,6 +288,8 @@ def _first_error(exc: ValidationError, locs: Locs, default: Loc) -> AvatarError:
         hint = did_you_mean(path[-1], names) or (f"valid keys: {', '.join(names)}" if names else None)
     elif kind == "literal_error":
         _, tp = _owner_and_type(path)
+        if get_origin(tp) in (Union, types.UnionType):   # e.g. Literal[...] | Backdrop
+            tp = next((a for a in get_args(tp) if get_origin(a) is Literal), tp)
         options = get_args(tp) if get_origin(tp) is Literal else ()
         msg = f"unknown value {value!r}"
         hint = did_you_mean(value, options) or (f"use one of: {', '.join(map(str, options))}" if options else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -65,6 +65,19 @@ Layout = Literal["pip", "side", "full", "none"]
 Corner = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 
 
+class Backdrop(Model):
+    """What shows behind a presenter whose photo background is removed: an image or a colour."""
+
+    image: Optional[Path] = None           # filled into the presenter's box (cropped to cover it)
+    color: Optional[str] = None            # "#rrggbb" or "linear-gradient(#a, #b)"
+
+    @model_validator(mode="after")
+    def _one(self) -> "Backdrop":
+        if (self.image is None) == (self.color is None):
+            raise ValueError("give the background either `image: FILE` or `color: \"#rrggbb\"`")
+        return self
+
+
 class AvatarSpec(Model):
     """The presenter: photo, how it moves, and where it sits on screen."""
 
@@ -76,7 +89,8 @@ class AvatarSpec(Model):
     size: float = Field(0.32, gt=0.05, le=1.0)  # pip height as a fraction of the video height
     shape: Literal["circle", "rounded", "rect"] = "rounded"
     border: int = Field(4, ge=0, le=40)    # pixels, in the theme's accent colour
-    background: Literal["keep", "remove"] = "keep"  # remove = selfie segmentation, theme colour behind
+    # remove = selfie segmentation, the slide/theme behind; {image: office.jpg} / {color: "#1e1e2e"}: that behind
+    background: Literal["keep", "remove"] | Backdrop = "keep"
     # auto: the phoneme rig when phoneme times are known (TTS, or a recording with a transcript),
     # else the audio model; see README "Lip sync" for the benchmark behind this choice
     motion: Literal["auto", "phonemes", "audio", "hybrid"] = "auto"
@@ -121,8 +135,38 @@ class ThemeSpec(Model):
     caption_style: Optional[Literal["outline", "box"]] = None
 
 
+# --------------------------------------------------------------------------- music / loudness
+def decibels(v):
+    """-18, "-18dB", "-18 dB" -> -18.0 (a level in decibels)."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*(?:db)?\s*", v, re.IGNORECASE)
+        if not m:
+            raise ValueError(f"{v!r} is not a level in decibels (e.g. -18dB)")
+        return float(m.group(1))
+    return v
+
+
+class MusicSpec(Model):
+    """A music bed under the narration, mixed at assembly (a changed bed re-renders no video)."""
+
+    file: Path                             # any audio file PyAV decodes (mp3, wav, flac, m4a, ogg)
+    volume: float = Field(-18.0, ge=-60, le=0)   # dB gain of the bed where nobody speaks ("-18dB" works too)
+    duck: float = Field(-12.0, ge=-60, le=0)     # dB more while the narration speaks (from the word times)
+    fade: float = Field(1.0, ge=0, le=30)        # seconds of fade in at the start and out at the end
+    attack: float = Field(0.15, ge=0, le=5)      # seconds the dip takes, ending at the first word
+    release: float = Field(0.6, ge=0, le=10)     # seconds the bed takes to come back after a word
+    loop: bool = True                      # repeat the bed to the end (else it stops, faded, where it ends)
+    start: float = Field(0.0, ge=0)        # seconds into the bed file where it starts
+
+    @field_validator("volume", "duck", mode="before")
+    @classmethod
+    def _db(cls, v):
+        return decibels(v)
+
+
 # --------------------------------------------------------------------------- slides / scenes
-SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf"]
+SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", "quote", "code", "blank", "pdf",
+                      "video"]
 
 
 class Slide(Model):
@@ -133,7 +177,7 @@ class Slide(Model):
     reveal: bool = False                   # bullets (or both columns' items) appear one by one with the narration
     text: Optional[str] = None
     image: Optional[Path] = None
-    fit: Literal["fit", "fill"] = "fit"
+    fit: Literal["fit", "fill", "contain", "cover"] = "fit"   # contain = fit (whole picture), cover = fill (cropped)
     left: list[str] = Field(default_factory=list)    # two_columns
     right: list[str] = Field(default_factory=list)
     quote: Optional[str] = None
@@ -144,6 +188,20 @@ class Slide(Model):
     page: Optional[int] = Field(None, ge=1)  # 1-based
     pages: list[int] = Field(default_factory=list)  # pdf build steps: pages[0], then the next one at each reveal step
     background: Optional[str] = None       # per-slide background override
+    # video (a clip or screencast playing in the content area; avatar.compose.video_slide)
+    video: Optional[Path] = None
+    start: float = Field(0.0, ge=0)        # seconds into the clip
+    end: Optional[float] = Field(None, gt=0)   # None = the clip's end
+    loop: bool = False                     # start again when the clip ends before the scene (else hold its last frame)
+    audio: Literal["mute", "mix"] = "mute"   # mix: the clip's sound under the narration
+
+    @model_validator(mode="after")
+    def _video(self) -> "Slide":
+        if self.layout == "video" and self.video is None:
+            raise ValueError("a video slide needs `video: FILE`")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must come after start ({self.start:g} s)")
+        return self
 
     @property
     def reveal_items(self) -> list[str]:
@@ -174,7 +232,15 @@ class Scene(Model):
     voice: Optional[VoiceSpec] = None      # None = the presentation's voice
     avatar: Optional[AvatarSpec] = None    # None = the presentation's avatar
     transition: Optional[Literal["cut", "crossfade"]] = None   # into this scene; None = presentation default
-    duration: Optional[float] = Field(None, gt=0)  # minimum length for scenes with no narration
+    # seconds: minimum length for scenes with no narration; video slides: "clip" (the clip's span, or
+    # the narration if longer; the default without narration) or "narration" (the default with it)
+    duration: Optional[Annotated[float, Field(gt=0)] | Literal["clip", "narration"]] = None
+    music: Optional[MusicSpec | Literal[False]] = None   # None = the presentation's music; false = none here
+
+    @property
+    def seconds(self) -> Optional[float]:
+        """`duration` when it is a number of seconds (None for none, "clip" or "narration")."""
+        return None if isinstance(self.duration, str) else self.duration
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Scene":
@@ -200,6 +266,10 @@ class Presentation(Model):
     transition: Literal["cut", "crossfade"] = "crossfade"
     transition_duration: float = Field(0.4, ge=0, le=3)
     badge: bool = False                    # visible "AI-generated" mark
+    music: Optional[MusicSpec] = None      # a bed under the whole video (scenes may override it)
+    loudness: Optional[float] = Field(-16.0, ge=-40, le=-5)   # integrated LUFS of the final mix; None = as is
+    true_peak: float = Field(-1.0, ge=-9, le=0)   # dBTP ceiling of the final mix (with loudness)
+    chapters: bool = True                  # slide titles -> MP4 chapters and OUT.chapters.vtt
     scenes: list[Scene] = Field(min_length=1)
     source: Optional[Path] = Field(None, exclude=True)  # the file this was loaded from, if any
 

@@ -17,7 +17,7 @@ def summarize(deck: Presentation) -> dict:
                 pauses += seg.seconds
         pauses += sc.pause_before + sc.pause_after
         if not sc.narration.strip():
-            pauses += sc.duration or 2.0
+            pauses += sc.seconds or 2.0
     speed = deck.voice.speed or 1.0
     return {"scenes": len(deck.scenes), "slides": sum(s.slide is not None for s in deck.scenes),
             "words": words, "duration": words / (2.6 * speed) + pauses}

@@ -57,7 +57,7 @@ def narrate_scene(presentation: Presentation, scene: Scene, *, voices: VoiceCach
         raise AvatarError(str(e), path=presentation.source, field=field) from e
     if not any(isinstance(s, str) for s in segments):
         pauses = sum(s.seconds for s in segments if isinstance(s, markup.Pause))
-        speech = silent_speech(scene.duration or pauses or EMPTY_SCENE_SECONDS, DEFAULT_RATE)
+        speech = silent_speech(scene.seconds or pauses or EMPTY_SCENE_SECONDS, DEFAULT_RATE)
         speech.markers = [(s.name, 0.0) for s in segments if isinstance(s, markup.Marker)]
         return speech
     voices = voices or VoiceCache(base_dir_of(presentation))

@@ -86,7 +86,8 @@ class _AudioTrack:
         self.channels = channels
         self.layout = "mono" if channels == 1 else "stereo"
         self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout=self.layout)
-        self.stream.bit_rate = bit_rate or (96_000 if channels == 1 else 160_000)
+        # 128k mono: at 96k the encoder adds up to 2 dB to the true peak of loudness-normalised speech
+        self.stream.bit_rate = bit_rate or (128_000 if channels == 1 else 160_000)
         self.container = container
         self.pending = np.zeros((channels, 0), np.float32)
         self.pts = 0      # samples sent to the encoder
@@ -148,7 +149,8 @@ def _ahead(frames: Iterable[np.ndarray], depth: int) -> Iterator[np.ndarray]:
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio: np.ndarray | None = None,
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
-              threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD) -> Path:
+              threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD,
+              chapters: list[dict] | None = None) -> Path:
     """Encode RGB uint8 frames (H, W, 3) and optional audio into an H.264/AAC MP4.
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
@@ -220,6 +222,8 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                 track.push(_fit_audio(track_audio, int(round(n * AUDIO_RATE / rate)))[:, track.pushed:])
                 track.finish()
             out.mux(vs.encode(None))
+            if chapters:
+                out.set_chapters(chapters)
     return path
 
 
@@ -332,8 +336,13 @@ def _video_signature(path: Path):
                 Fraction(s.average_rate or 0), s.time_base)
 
 
-def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | None = None) -> Path:
+def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | None = None,
+               audio_filter: AudioFilter | None = None, chapters: list[dict] | None = None) -> Path:
     """Join MP4 segments in order into `out` (atomic).
+
+    audio_filter(joined) -> mixed: the whole joined track, (channels, n) float32 at AUDIO_RATE,
+    before it is encoded (the final mix: music, loudness); it may change the channel count.
+    chapters: PyAV chapter dicts (start, end, time_base, metadata={"title": ...}).
 
     When all segments share their video codec parameters (same encoder settings, size,
     rate: what write_mp4 makes for one presentation), the H.264 packets are copied as
@@ -351,10 +360,14 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
         raise ValueError("concat_mp4: no segments")
     sigs = [_video_signature(s) for s in segments]
     if any(s != sigs[0] for s in sigs[1:]):
-        return _concat_reencode(segments, out, metadata=metadata)
+        return _concat_reencode(segments, out, metadata=metadata, audio_filter=audio_filter, chapters=chapters)
 
     fps = sigs[0][5]
     channels = _audio_channels(segments)
+    joined = None
+    if audio_filter is not None:   # the whole track first: the filter sees the video, not a scene
+        joined = audio_filter(_joined_audio(segments, channels or 1, [_video_frames(s) for s in segments], fps))
+        channels = joined.shape[0]
     with atomic_path(out) as tmp:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as dst:
             _set_metadata(dst, metadata)
@@ -381,10 +394,35 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
                     offset += count * step
                     frames_done += count
                 if track is not None:   # this segment's audio, cut or padded to its video length
-                    track.push(_segment_audio(seg, channels, int(round(frames_done * AUDIO_RATE / fps)) - track.pushed))
+                    end = int(round(frames_done * AUDIO_RATE / fps))
+                    track.push(_segment_audio(seg, channels, end - track.pushed) if joined is None
+                               else joined[:, track.pushed:end])
             if track is not None:
                 track.finish()
+            if chapters:
+                dst.set_chapters(chapters)
     return out
+
+
+AudioFilter = Callable[[np.ndarray], np.ndarray]
+
+
+def _video_frames(seg: Path) -> int:
+    import av
+
+    with av.open(str(seg)) as c:
+        return sum(1 for p in c.demux(video=0) if p.size)
+
+
+def _joined_audio(segments: list[Path], channels: int, frames: list[int], fps: Fraction) -> np.ndarray:
+    """Every segment's audio cut or padded to its video length, end to end: (channels, n) at AUDIO_RATE."""
+    parts, done, pushed = [], 0, 0
+    for seg, n in zip(segments, frames):
+        done += n
+        end = int(round(done * AUDIO_RATE / fps))
+        parts.append(_segment_audio(seg, channels, end - pushed))
+        pushed = end
+    return np.concatenate(parts, axis=1)
 
 
 def _audio_channels(segments: list[Path]) -> int:
@@ -407,7 +445,8 @@ def _segment_audio(seg: Path, channels: int, n: int) -> np.ndarray:
     return _fit_audio(a, n)
 
 
-def _concat_reencode(segments: list[Path], out: Path, *, metadata: dict | None) -> Path:
+def _concat_reencode(segments: list[Path], out: Path, *, metadata: dict | None,
+                     audio_filter: AudioFilter | None = None, chapters: list[dict] | None = None) -> Path:
     import av
 
     with av.open(str(segments[0])) as c:
@@ -425,12 +464,13 @@ def _concat_reencode(segments: list[Path], out: Path, *, metadata: dict | None) 
 
     audio = None
     channels = _audio_channels(segments)
-    if channels:
+    if channels or audio_filter is not None:
         parts = []
         for seg in segments:
             with av.open(str(seg)) as c:
                 seg_fps = Fraction(c.streams.video[0].average_rate)
-                n_frames = sum(1 for p in c.demux(video=0) if p.size)
-            parts.append(_segment_audio(seg, channels, int(round(n_frames * AUDIO_RATE / seg_fps))))
-        audio = np.concatenate(parts, axis=1).T
-    return write_mp4(out, frames(), fps=fps, audio=audio, sample_rate=AUDIO_RATE, metadata=metadata)
+            parts.append(_segment_audio(seg, channels or 1, int(round(_video_frames(seg) * AUDIO_RATE / seg_fps))))
+        audio = np.concatenate(parts, axis=1)
+        audio = (audio_filter(audio) if audio_filter is not None else audio).T
+    return write_mp4(out, frames(), fps=fps, audio=audio, sample_rate=AUDIO_RATE, metadata=metadata,
+                     chapters=chapters)
