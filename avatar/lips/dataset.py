@@ -248,7 +248,7 @@ def rig_targets(phonemes: list[Phoneme], n: int) -> np.ndarray:
     (the two feature frames a model frame stacks)."""
     from avatar.motion.rig import mouth_track
 
-    m = mouth_track(phonemes, 2 * n, F.FRAME_RATE, lead=0.0)   # the caller moves the times
+    m = mouth_track(phonemes, 2 * n, F.FRAME_RATE, calibrated=False)   # the design table
     return m.reshape(n, 2, 2).mean(axis=1)
 
 

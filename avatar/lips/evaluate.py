@@ -162,7 +162,8 @@ def format_report(res: dict) -> str:
 
 # ----------------------------------------------------------------------------- folders of clips
 METHODS = {"new": "audio model (new)", "previous": "audio model (previous)", "envelope": "RMS envelope",
-           "rig": "phoneme rig (shipped)", "rig_fit": "phoneme rig (refitted)"}
+           "rig_design": "phoneme rig (design table)", "rig": "phoneme rig (shipped)",
+           "rig_fit": "phoneme rig (refitted)"}
 
 
 def clip_scores(clip, scale, preds: dict[str, np.ndarray]) -> dict:
@@ -182,8 +183,8 @@ def clip_scores(clip, scale, preds: dict[str, np.ndarray]) -> dict:
 
 
 def baseline_preds(clip, previous=None, rig_fit=None) -> dict[str, np.ndarray]:
-    """Predictions needing no training on the clips: previous checkpoint, envelope, shipped rig
-    (pocketsphinx phones), and a given RigFit."""
+    """Predictions needing no training on the clips: previous checkpoint, envelope, the rig's design
+    table (pocketsphinx phones) and, given a RigFit, that fit; else the shipped rig."""
     from avatar.lips import real as R
     from avatar.motion.features import rms_envelope
     from avatar.motion.rig import mouth_track
@@ -193,9 +194,11 @@ def baseline_preds(clip, previous=None, rig_fit=None) -> dict[str, np.ndarray]:
     if previous is not None:
         out["previous"] = previous.predict(clip.audio, clip.sample_rate, n, R.GRID_FPS)
     out["envelope"] = rms_envelope(clip.audio, clip.sample_rate, n, R.GRID_FPS)[:, None]
-    out["rig"] = mouth_track(clip.phonemes, n, R.GRID_FPS)
+    out["rig_design"] = mouth_track(clip.phonemes, n, R.GRID_FPS, calibrated=False)
     if rig_fit is not None:
         out["rig_fit"] = rig_fit.mouth(clip.phonemes, n, R.GRID_FPS)
+    else:
+        out["rig"] = mouth_track(clip.phonemes, n, R.GRID_FPS)
     return out
 
 
@@ -341,6 +344,10 @@ def cross_validate(folder: Path, opts, folds: int = 5, fractions=(1.0,), previou
                     continue
                 preds = {"new": pred, **baseline_preds(c, previous, fit)}
                 rows.append({**base, "scores": clip_scores(c, scales[c.speaker], preds)})
+        done = rows if 1.0 in models else curve[min(models)]
+        med = medians([r for r in done if r["fold"] == k], ["new", "previous", "rig_design", "rig_fit"])
+        log(f"fold {k + 1}: held-out median r at lag 0 (opening): "
+            + ", ".join(f"{m} {v['open']['r']:+.3f}" for m, v in med.items()))
     rows.sort(key=lambda r: r["clip"])
     full = rigfit.fit([c for c in clips if c.status != "unclear"], scales)
     return {"rows": rows, "curve": {f: medians(v, ["new"]) for f, v in curve.items()},

@@ -325,8 +325,9 @@ def assign_offsets(clips: list[Clip], references: dict[str, dict[str, np.ndarray
 
 def offset_references(clips: list[Clip], model) -> dict[str, dict[str, np.ndarray]]:
     """The two independent references for assign_offsets: `model` (an AudioMotionModel) on each
-    clip's audio, and the shipped phoneme rig on each clip's recognised phones."""
+    clip's audio, and the phoneme rig's design table (never fitted to real clips, so offsets do
+    not depend on a fit that depends on them) on each clip's recognised phones."""
     from avatar.motion.rig import mouth_track
 
     return {"audio model": {c.name: model.predict(c.audio, c.sample_rate, c.frames, GRID_FPS)[:, 0] for c in clips},
-            "rig": {c.name: mouth_track(c.phonemes, c.frames, GRID_FPS)[:, 0] for c in clips}}
+            "rig": {c.name: mouth_track(c.phonemes, c.frames, GRID_FPS, calibrated=False)[:, 0] for c in clips}}

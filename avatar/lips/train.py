@@ -2,26 +2,20 @@
 
 Synthetic mode (default): Piper corpus of generated sentences (avatar.lips.dataset),
 plus Festival voices where installed (avatar.lips.festival; `voices`), rig targets,
-heavy augmentation, from scratch. Video mode (`videos=[...]`): fine-tune (from the
-packaged checkpoint by default) on talking-head videos measured with
-MediaPipe. Seeded and reproducible on one thread; writes safetensors + JSON atomically.
+heavy augmentation, from scratch.
 
-The packaged checkpoint (avatar/data/lips.safetensors + lips.json) is made by
+Real mode (`--real DIR`): (1) the synthetic training above (`pretrain_steps`, cached in
+the user cache by its options); (2) each clip of DIR measured with MediaPipe and its A/V
+offset checked against that model and the phoneme rig (avatar.lips.real; unclear clips
+left out); (3) a real phase of `steps` steps in which every batch holds `real_share`
+augmented crops of the real clips (targets: the measured mouth in rig units, per
+speaker scale) and synthetic crops (rehearsal, so the model keeps what it learnt about
+voices the real footage lacks). Seeded and reproducible on one thread; writes
+safetensors + JSON atomically, never into the installed package unless told to (-o).
 
-    apt-get install festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k
-    avatar lips train --voices piper,slt,kal,kd   # + defaults --lead 0.12 --lookahead 8 --steps 2000 --seed 0 --threads 1
-
-(11.5 min of training on one thread of this project's 2-core dev machine once the
-corpus is cached in ~/.cache/avatar/lips; synthesising it the first time adds ~10 min
-for Piper's 1000 utterances, 87 min of speech, and ~1 min for Festival's 667, 65 min).
-`--voices piper` trains on Piper alone (the checkpoint before Festival voices).
-
-Visual lead: targets are the rig's mouth at phoneme times moved `lead` seconds earlier.
-Real mouths shape a sound before it is heard; on the real evaluation clip every audio
-feature (and the lead-0 model) correlates best with the measured mouth 3 frames
-(120 ms) later, so 0.12 s was chosen by looking at that clip (one number tuned on it;
-the figures for lead 0 and 0.06 are in the report). hybrid_mouth shifts its forced
-closures by the same lead.
+Visual lead of the synthetic targets: the rig's mouth at phoneme times moved `lead`
+seconds earlier (0.12 s, chosen on the AOC clip for the synthetic-only checkpoint);
+real targets carry the real speakers' own lead.
 """
 from __future__ import annotations
 
@@ -80,8 +74,13 @@ def _synthetic_items(opts: TrainOptions, corpus: list[D.Utterance], rng: np.rand
 def _real_items(examples, rng: np.random.Generator, frames: int, k: int):
     """k random crops of augmented real clips; unusable frames masked out."""
     items = []
+    span = int(np.ceil((frames / AM.MODEL_RATE * 1.25 + 0.2) * R.GRID_FPS))   # enough for any speed-up
     for _ in range(k):
         audio, track = examples[int(rng.integers(len(examples)))]
+        if len(track) > span:              # augment only a window around the crop (long clips)
+            s0 = int(rng.integers(0, len(track) - span + 1))
+            a0 = int(s0 / R.GRID_FPS * D.F.SAMPLE_RATE)
+            audio, track = audio[a0: a0 + int(span / R.GRID_FPS * D.F.SAMPLE_RATE)], track[s0: s0 + span]
         f, t, m = D.crop(*D.augment_real(audio, track, R.GRID_FPS, rng), frames, rng)
         good = np.isfinite(t).all(axis=1)
         items.append((f, np.where(good[:, None], t, 0.0).astype(np.float32), m * good))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatar.motion.visemes import VISEMES, Viseme, viseme_for
+from avatar.motion.visemes import REAL_FIT, VISEMES, Viseme, viseme_for
 from avatar.types import Phoneme
 
 TAU_ANTICIPATE = 0.07   # s, dominance decay before a phoneme
@@ -20,7 +20,6 @@ RAMP = 0.08             # s, silence closure ramp (raised cosine), inside the si
 LIP_RAMP = 0.05         # s, p/b/m closure ramp, into the neighbours
 SILENCE_MIN = 0.12      # s, a gap at least this long closes the mouth completely
 LONG_GAP = 0.25         # s, a word gap this long counts as a pause
-LEAD = 0.0              # s, the mouth runs this far ahead of the phoneme times
 
 
 def segments(phonemes: list[Phoneme]) -> list[tuple[float, float, Viseme]]:
@@ -56,9 +55,9 @@ def viseme_weights(phonemes: list[Phoneme], n_frames: int, fps: float, lead: flo
     final clip at 0, with opens/widths the viseme targets in VISEMES order. W holds the
     normalised dominance weights; the gains hold the closure envelopes. This is what lets
     avatar.lips.rigfit fit the targets to real mouths by least squares.
-    lead: seconds the mouth runs ahead of the phoneme times (default LEAD)."""
+    lead: seconds the mouth runs ahead of the phoneme times (default 0)."""
     n = int(n_frames)
-    lead = LEAD if lead is None else lead
+    lead = lead or 0.0
     t = np.arange(n, dtype=np.float64) / float(fps) + lead
     segs = segments(phonemes)
     names = list(VISEMES)
@@ -101,16 +100,22 @@ def viseme_weights(phonemes: list[Phoneme], n_frames: int, fps: float, lead: flo
     return W, 1.0 - np.maximum(shut, lips), 1.0 - shut
 
 
-def viseme_targets() -> np.ndarray:
-    """(len(VISEMES), 2) [open, width] targets in VISEMES order."""
-    return np.array([(v.open, v.width) for v in VISEMES.values()], np.float64)
+def viseme_targets(calibrated: bool = False) -> np.ndarray:
+    """(len(VISEMES), 2) [open, width] targets in VISEMES order: the design table, or with
+    calibrated=True its fit to real mouths (avatar.motion.visemes.REAL_FIT) where there is one."""
+    table = REAL_FIT["targets"] if calibrated and REAL_FIT else {}
+    return np.array([table.get(v.name, (v.open, v.width)) for v in VISEMES.values()], np.float64)
 
 
-def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float, lead: float | None = None) -> np.ndarray:
-    """(n_frames, 2) float32 [open, width] sampled at t = i / fps; the mouth runs `lead` seconds
-    (default LEAD) ahead of the phoneme times."""
-    W, g_open, g_width = viseme_weights(phonemes, n_frames, fps, lead)
-    mouth = W @ viseme_targets()
+def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated: bool = True) -> np.ndarray:
+    """(n_frames, 2) float32 [open, width] sampled at t = i / fps. calibrated (the runtime rig):
+    the viseme targets, lead and coarticulation time constants fitted to real speakers
+    (avatar.motion.visemes.REAL_FIT); False: the design table at the phoneme times (what the
+    synthetic training targets of the audio model use)."""
+    fit = REAL_FIT if calibrated and REAL_FIT else {"lead": 0.0, "tau_scale": 1.0}
+    W, g_open, g_width = viseme_weights(phonemes, n_frames, fps, fit["lead"], TAU_ANTICIPATE * fit["tau_scale"],
+                                        TAU_CARRY * fit["tau_scale"])
+    mouth = W @ viseme_targets(calibrated)
     mouth[:, 0] *= g_open
     mouth[:, 1] *= g_width
     mouth[:, 0] = np.maximum(mouth[:, 0], 0.0)

@@ -69,6 +69,12 @@ PHONEME_VISEME: dict[str, str] = {
     "ʊ": "OO", "u": "OO", "ɯ": "OO", "ø": "OH", "œ": "EH",
 }
 
+# The design table above fitted to real speakers' mouths (avatar.lips.rigfit, on pocketsphinx
+# phone times of the real clips; see the README "Lip sync"): viseme targets, how far the mouth
+# runs ahead of the phone times (s), and a scale on the coarticulation time constants.
+# The runtime rig uses it; the synthetic training targets keep the design table.
+REAL_FIT: dict | None = None
+
 MODIFIERS = set("ˈˌːˑ̩̃ʲʰ-")   # stress, length, syllabic, nasal, palatal, aspiration marks
 SILENCE = set("_^$.,;:!?¡¿—–…\"'()[]{}") | {"", "sil", "pau"}
 WORD_GAP = " "
