@@ -390,3 +390,24 @@ def test_train_on_a_folder_of_talking_head_videos(tmp_path, astronaut_path, monk
                              utterances=2, steps=20, batch=4, crop_seconds=1.0, progress=False), log=lambda *a: None)
     assert res["mode"] == "real + synthetic"
     assert res["real"]["clips"] == ["talk.mp4"] and res["real"]["excluded"] == []
+
+
+def test_auto_motion_runs_the_rig_on_recognised_phones_of_a_recording():
+    from dataclasses import replace
+
+    from avatar.motion import make_motion, phoneme_motion
+    from avatar.script.models import AvatarSpec, VoiceSpec
+    from avatar.speech.align import recognize
+    from avatar.speech.piper_voice import PiperVoice
+    from avatar.types import Speech
+
+    spoken = PiperVoice(VoiceSpec()).synthesize("Bob bought a map of Paris.")
+    recording = Speech(spoken.audio, spoken.sample_rate)            # no phonemes, no words
+    spec = AvatarSpec(motion="auto", still=True)
+    m = make_motion(recording, 25.0, spec)
+    heard = replace(recording, phonemes=recognize(recording.audio, recording.sample_rate).phonemes)
+    assert heard.phonemes
+    np.testing.assert_array_equal(m.mouth, phoneme_motion(heard, 25.0, still=True).mouth)
+    assert m.mouth[:, 0].max() > 0.05 and recording.words == []
+    silent = Speech(np.zeros(16000, np.float32), 16000)             # nothing recognised: the audio model
+    assert np.allclose(make_motion(silent, 25.0, spec).mouth, AM.audio_motion(silent, 25.0, still=True).mouth)
