@@ -8,6 +8,8 @@ common scale on the coarticulation time constants) the opening and width targets
 every viseme are fitted by bounded, ridge-regularised least squares (scipy lsq_linear;
 the ridge pulls towards the current table so a viseme seen in few frames keeps its
 value), and the timing with the best mean r over the clips (opening and width) wins.
+Last, the amplitudes (which r ignores, but the renderer shows) are scaled to the real
+mouths' range (least squares on noisy phone times shrinks them).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class RigFit:
     tau_scale: float
     targets: np.ndarray        # (len(VISEMES), 2) [open, width] in VISEMES order
     train_r: float             # mean r over the fitted clips (opening and width averaged)
+    gains: tuple = (1.0, 1.0)  # amplitude scale applied after the fit (opening, width)
 
     def mouth(self, phonemes, n: int, fps: float) -> np.ndarray:
         return rig_mouth(phonemes, n, fps, self.lead, self.tau_scale, self.targets)
@@ -36,7 +39,8 @@ class RigFit:
         """The fitted viseme table as `name open width` lines (for avatar/motion/visemes.py)."""
         from avatar.motion.visemes import VISEMES
 
-        rows = [f"lead {self.lead:.2f} s, coarticulation time constants x{self.tau_scale:g}"]
+        rows = [f"lead {self.lead:.2f} s, coarticulation time constants x{self.tau_scale:g}, "
+                f"amplitude gains {self.gains[0]:.2f} (opening), {self.gains[1]:.2f} (width)"]
         rows += [f"  {n:8s} open {o:.3f} width {w:+.3f}" for n, (o, w) in zip(VISEMES, self.targets)]
         return "\n".join(rows)
 
@@ -103,4 +107,20 @@ def fit(clips: list[R.Clip], scales: dict, leads=LEADS, tau_scales=TAU_SCALES) -
             cand.train_r = float(np.mean([_r(cand, c, scales[c.speaker]) for c in clips]))
             if best is None or cand.train_r > best.train_r:
                 best = cand
-    return best
+    return _match_amplitude(best, clips, scales)
+
+
+def _match_amplitude(fit: RigFit, clips, scales) -> RigFit:
+    """Least squares shrinks the targets (the phone times are noisy), which r does not see but the
+    rendered mouth does: scale the opening targets so the rig's 95th percentile over the clips'
+    usable frames matches the real one, and the width targets so its p5-p95 spread does."""
+    rig = np.concatenate([fit.mouth(c.phonemes, c.frames, R.GRID_FPS) for c in clips])
+    real = np.concatenate([R.targets(c, scales[c.speaker]) for c in clips])
+    ok = np.isfinite(real).all(axis=1)
+    rig, real = rig[ok], real[ok]
+    g_open = np.percentile(real[:, 0], 95) / max(np.percentile(rig[:, 0], 95), 1e-6)
+    spread = lambda x: np.percentile(x, 95) - np.percentile(x, 5)  # noqa: E731
+    g_width = spread(real[:, 1]) / max(spread(rig[:, 1]), 1e-6)
+    fit.targets = fit.targets * [g_open, g_width]
+    fit.gains = (float(g_open), float(g_width))
+    return fit
