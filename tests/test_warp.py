@@ -22,8 +22,11 @@ def speech():
 
 
 def frame_at(sp, i):
+    """The frame showing phoneme i's centre (the fitted rig runs REAL_FIT["lead"] s ahead)."""
+    from avatar.motion.visemes import REAL_FIT
+
     p = sp.phonemes[i]
-    return int(round((p.start + p.end) / 2 * FPS))
+    return int(round(((p.start + p.end) / 2 - (REAL_FIT["lead"] if REAL_FIT else 0.0)) * FPS))
 
 
 @pytest.fixture(scope="module")
