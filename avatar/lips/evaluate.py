@@ -10,6 +10,11 @@ force-aligned to the real audio (avatar.speech.align). With `rendered_with`
 a photo, the model's motion is also rendered on that photo with the warp renderer and
 the mouth is re-measured on the rendered frames, so renderer fidelity counts too.
 
+Folders (`avatar lips eval DIR`): `evaluate_folder` scores every clip of a folder
+(avatar.lips.real: measured once, speaker scale, A/V offsets) for opening and width;
+`cross_validate` trains and refits per fold, k-fold by speaker, and scores held-out
+speakers only; `format_table` prints per clip and the medians.
+
 Lag convention: lag L pairs predicted frame t with real frame t + L, so a positive
 best lag means the prediction runs L frames early.
 """
