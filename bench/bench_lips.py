@@ -1,11 +1,15 @@
 """Benchmark the audio-to-lips model: CPU real-time factor and lip-sync figures on real video.
 
     python bench/bench_lips.py [--video PATH] [--photo PATH] [--transcript TEXT]
+                               [--folder DIR] [--previous CHECKPOINT]
 
 The network runs as at run time: avatar/data/lips.onnx on onnxruntime, one thread.
 
 Real media come from ../shared/eval (see its README; never in the repo). When that
 folder is missing, the script says so and prints only what it can compute (exit 0).
+--folder also prints the per-clip table of `avatar lips eval DIR` (default: ../shared/eval,
+clips no checkpoint trained on). The cross-validated headline figures (held-out speakers
+of ../shared/train) come from `avatar lips eval ../shared/train --folds 4 ...` (README).
 """
 from __future__ import annotations
 
@@ -51,16 +55,29 @@ def main() -> int:
     ap.add_argument("--video", type=Path, default=EVAL / "WDA_AlexandriaOcasioCortez_000.mp4")
     ap.add_argument("--photo", type=Path, default=EVAL / "sad.png", help="photo for rendered-output mode")
     ap.add_argument("--transcript", default=None, help="what the video says (adds rig/hybrid baselines)")
+    ap.add_argument("--folder", type=Path, default=EVAL, help="folder of real clips for the per-clip table")
+    ap.add_argument("--previous", type=Path, default=None, help="another checkpoint to score beside the packaged one")
     args = ap.parse_args()
 
     from avatar.motion.audio_model import load_model
 
     model = load_model()
     print(f"machine: {machine()}")
-    print(f"model: {model.n_params} parameters, info {model.cfg.info}")
+    info = model.cfg.info
+    real = info.get("real") or {}
+    print(f"model: {model.n_params} parameters, {info.get('mode')}"
+          + (f" ({len(real.get('clips', []))} real clips, {real.get('minutes')} min)" if real else ""))
     rtf, ms = realtime_factor(model)
     print(f"inference: {rtf:.0f}x faster than real time ({ms:.2f} ms per second of audio, features included)")
 
+    if args.folder.is_dir():
+        from avatar.lips.evaluate import evaluate_folder, format_table
+
+        t0 = time.perf_counter()
+        rows = evaluate_folder(args.folder, previous_path=args.previous, log=print)
+        print(format_table(rows, title=f"{args.folder} ({time.perf_counter() - t0:.0f} s)"))
+    else:
+        print(f"real clip folder not found: {args.folder}; skipping the per-clip table")
     if not args.video.is_file():
         print(f"real evaluation video not found: {args.video} (the ../shared/eval folder is missing?); "
               "skipping the lip-sync figures")

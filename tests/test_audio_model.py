@@ -258,9 +258,195 @@ def test_audio_motion_wraps_prediction(model):
     assert motion.mouth[centre, 0] < 0.01
 
 
+# ----------------------------------------------------------------------------- real footage
+def _fake_mesh(open_gap=0.1, width=0.5, yaw_deg=0.0):
+    """A (478, 3) mesh with eye corners 100 px apart, the inner lips `open_gap` and the mouth
+    corners `width` eye distances apart, turned `yaw_deg` about the vertical axis."""
+    from avatar.face.measure import INNER_LIP, MOUTH_CORNERS
+    from avatar.types import EYE_CORNERS
+
+    lm = np.zeros((478, 3), np.float32)
+    lm[EYE_CORNERS[0]], lm[EYE_CORNERS[1]] = (-50, 0, 0), (50, 0, 0)
+    lm[INNER_LIP[0]], lm[INNER_LIP[1]] = (0, 80, 0), (0, 80 + 100 * open_gap, 0)
+    lm[MOUTH_CORNERS[0]], lm[MOUTH_CORNERS[1]] = (-50 * width, 85, 0), (50 * width, 85, 0)
+    a = np.radians(yaw_deg)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], np.float32)
+    return lm @ rot.T + (200, 200, 0)
+
+
+def test_mouth_raw_measures_in_eye_units_and_drops_lost_or_turned_faces():
+    from avatar.face.measure import head_yaw, mouth_raw
+
+    meshes = [_fake_mesh(0.1, 0.5), None, _fake_mesh(0.2, 0.6, yaw_deg=30), _fake_mesh(0.1, 0.5, yaw_deg=60)]
+    raw, ok = mouth_raw(meshes)
+    assert ok.tolist() == [True, False, True, False]
+    np.testing.assert_allclose(raw[0], [0.1, 0.5], atol=1e-4)
+    np.testing.assert_allclose(raw[2], [0.2, 0.6], atol=1e-4)      # 3-D: the 30 degree turn does not shrink it
+    assert np.isnan(raw[1]).all() and np.isnan(raw[3]).all()
+    assert abs(abs(head_yaw(_fake_mesh(yaw_deg=30))) - 30) < 0.5 and abs(head_yaw(_fake_mesh())) < 1e-3
+
+
+def test_grid_resampling_follows_timestamps_of_a_variable_frame_rate():
+    from avatar.lips.real import GRID_FPS, _to_grid
+
+    times = np.cumsum(np.r_[0.0, np.where(np.arange(59) % 3 == 0, 0.06, 0.03)])   # irregular frames
+    raw = np.stack([times, np.zeros_like(times)], axis=1).astype(np.float32)           # opening = time
+    ok = np.ones(len(times), bool)
+    ok[20] = False
+    grid, good = _to_grid(times, raw, ok, duration=times[-1])
+    t = np.arange(len(grid)) / GRID_FPS
+    assert len(grid) == int(times[-1] * GRID_FPS) + 1
+    np.testing.assert_allclose(grid[good, 0], t[good], atol=1e-5)
+    nearest = np.abs(times[:, None] - t[None]).argmin(axis=0)
+    assert np.array_equal(~good, nearest == 20)
+
+
+def _clip(track_open, audio=None, speaker="a", name=None, phonemes=()):
+    from avatar.lips.real import Clip
+
+    n = len(track_open)
+    raw = np.stack([track_open, 0.55 + 0.2 * track_open], axis=1).astype(np.float32)
+    audio = audio if audio is not None else np.zeros(int(n / 25 * 16000), np.float32)
+    return Clip(name or f"{speaker}.mp4", speaker, raw, np.ones(n, bool), audio, 16000, list(phonemes))
+
+
+def test_speaker_scale_maps_rest_and_typical_maximum_to_rig_units():
+    from avatar.lips import real as R
+
+    track = np.abs(_smooth_track(500, 2)) * 0.3 + 0.01
+    c = _clip(track)
+    sc = R.SpeakerScale.fit([c])
+    y = R.targets(c, sc)
+    assert np.percentile(y[:, 0], 5) == pytest.approx(0.0, abs=1e-6)
+    assert np.percentile(y[:, 0], 95) == pytest.approx(R.REF_OPEN, rel=1e-3)
+    w5, w95 = np.percentile(y[:, 1], [5, 95])
+    assert w95 - w5 == pytest.approx(R.REF_WIDTH, rel=1e-3)
+    big = _clip(track * 3, speaker="b")                       # a bigger face or mouth, same motion
+    np.testing.assert_allclose(R.targets(big, R.SpeakerScale.fit([big]))[:, 0], y[:, 0], atol=1e-5)
+
+
+def test_offsets_found_when_two_references_agree_else_unclear():
+    from avatar.lips import real as R
+
+    rng = np.random.default_rng(0)
+    truth = [_smooth_track(300, s) for s in range(5)]
+    clips = [_clip(np.roll(t, lag), name=f"c{i}.mp4") for i, (t, lag) in enumerate(zip(truth, [0, 0, 1, 4, 0]))]
+    refs = {"a": {c.name: t for c, t in zip(clips, truth)},
+            "b": {c.name: np.roll(t, 1) for c, t in zip(clips, truth)}}     # b runs a frame late
+    refs["b"]["c4.mp4"] = rng.standard_normal(300)                          # b knows nothing about c4
+    rows = R.assign_offsets(clips, refs, log=lambda *a: None)
+    assert [c.status for c in clips] == ["in sync", "in sync", "in sync", "corrected", "unclear"]
+    assert clips[3].offset == 4 and rows[3]["offset"] == 4
+    y = R.targets(clips[3], R.SpeakerScale.fit([clips[3]]))                 # corrected: lines up again
+    assert R.scores(truth[3], y[:, 0])["best_lag"] == 0
+
+
+def test_rig_fit_recovers_timing_and_targets_of_a_known_mouth():
+    from avatar.lips import real as R
+    from avatar.lips import rigfit
+    from avatar.motion.rig import viseme_targets
+
+    rng = np.random.default_rng(1)
+    symbols = ["p", "ɑ", "t", "i", "m", "u", "s", "ɛ", "w", "ɔ", " "]
+    clips = []
+    true = viseme_targets() * [0.6, 1.5]
+    for k in range(3):
+        t, ph = 0.3, []
+        while t < 7.5:
+            d = float(rng.uniform(0.05, 0.2))
+            ph.append(Phoneme(symbols[int(rng.integers(len(symbols)))], t, t + d))
+            t += d
+        n = 200
+        y = rigfit.rig_mouth(ph, n, 25.0, 0.06, 0.7, true)
+        c = _clip(y[:, 0], speaker=f"s{k}", phonemes=ph)
+        c.raw[:, 1] = y[:, 1]
+        clips.append(c)
+    scales = R.speaker_scales(clips)
+    fit = rigfit.fit(clips, scales, leads=(0.0, 0.06, 0.12), tau_scales=(0.7, 1.0))
+    assert fit.lead == 0.06 and fit.tau_scale == 0.7 and fit.train_r > 0.97
+    shipped = [R.masked_r(rigfit.rig_mouth(c.phonemes, c.frames, 25.0, 0.0, 1.0, viseme_targets())[:, 0],
+                          c.raw[:, 0]) for c in clips]
+    assert fit.train_r > np.mean(shipped) + 0.02
+
+
+def test_real_augmentation_keeps_targets_on_the_audio_timeline():
+    from avatar.lips import dataset as D
+    from avatar.lips.real import masked_r
+
+    track = np.stack([_smooth_track(100, 3), np.zeros(100)], axis=1).astype(np.float32)
+    track[40] = np.nan
+    t = np.array([-0.1, 0.0, 0.5, 1.02, 1.6, 3.96, 4.5])
+    out = D.resample_track(track, 25.0, t)
+    assert out[0, 0] == 0 and out[1, 0] == track[0, 0] and np.isnan(out[-1, 0])  # silence before, nothing after
+    assert out[2, 0] == pytest.approx(0.5 * (track[12, 0] + track[13, 0]))
+    assert np.isnan(out[4, 0]) and np.isfinite(out[5, 0])                     # next to the unusable frame 40
+    # the track of a clip's loudness stays paired with the loudness of the augmented audio
+    audio = _voiced(16000, 4.0, seed=4) * np.repeat(np.random.default_rng(2).uniform(0.1, 1, 40), 1600).astype(np.float32)
+    e = F.model_features(audio, 16000).mean(axis=1)                         # 100 Hz frame j at t = j / 100
+    loud = np.interp(np.arange(100) / 25, np.arange(len(e)) / 100, e)
+    real = np.stack([loud, np.zeros(100)], axis=1).astype(np.float32)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        f, y = D.augment_real(audio, real, 25.0, rng)
+        assert len(f) == 2 * len(y) and np.isfinite(f).all()
+        energy = f.reshape(len(y), 2, -1).mean(axis=(1, 2))
+        rs = [masked_r(np.roll(energy, L), y[:, 0]) for L in range(-4, 5)]
+        assert int(np.argmax(rs)) == 4 and rs[4] > 0.3
+
+
+def test_real_phase_trains_on_clips_and_is_reproducible(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from avatar.lips import net as N
+    from avatar.lips.train import TrainOptions, train
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sr, n = 16000, 100
+    audio = _voiced(sr, n / 25)
+    env = np.abs(audio[: n * 640].reshape(n, 640)).mean(axis=1)
+    clips = [_clip(env / env.max() * 0.2, audio=audio, speaker=s, name=f"{s}.mp4") for s in ("a", "b")]
+    for c in clips:
+        c.status = "in sync"
+    clips[1].status = "unclear"
+    init = tmp_path / "init.safetensors"
+    cfg = AM.LipConfig(channels=16, hidden=16)
+    N.save_model(N.build_network(cfg), cfg, init)
+    common = dict(clips=clips, init=init, utterances=2, steps=30, batch=4, crop_seconds=1.5, real_lr=3e-3,
+                  progress=False, seed=2)
+    res = train(TrainOptions(out=tmp_path / "a.safetensors", **common), log=lambda *a: None)
+    assert res["mode"] == "real + synthetic" and res["real"]["clips"] == ["a.mp4"]
+    assert res["real"]["excluded"] == ["b.mp4"]
+    assert np.mean(res["losses"][-6:]) < np.mean(res["losses"][:6])
+    res2 = train(TrainOptions(out=tmp_path / "b.safetensors", **common), log=lambda *a: None)
+    assert res2["losses"] == res["losses"]
+
+
+def test_speaker_folds_never_split_a_speaker():
+    from avatar.lips.evaluate import speaker_folds
+
+    clips = [_clip(np.zeros(n), speaker=s, name=f"{s}{n}.mp4") for s, n in
+             [("a", 300), ("a", 100), ("b", 250), ("c", 200), ("d", 150), ("e", 120)]]
+    folds = speaker_folds(clips, 3)
+    assert set(folds) == {"a", "b", "c", "d", "e"} and set(folds.values()) == {0, 1, 2}
+    assert folds == speaker_folds(list(reversed(clips)), 3)
+
+
+def test_lips_cli_errors_are_one_line(tmp_path, capsys):
+    from avatar.cli import main
+
+    for args, msg in ([["lips", "eval", str(tmp_path / "none")], "folder not found"],
+                      [["lips", "eval", str(tmp_path)], "no video files"],
+                      [["lips", "eval", str(tmp_path), "--folds", "1"], "--folds 1"],
+                      [["lips", "train", "--real", str(tmp_path / "none")], "folder not found"]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and msg in err, err
+
+
 @pytest.mark.slow
-def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
-    """`avatar lips train --video`: a clip rendered by our own pipeline (Piper + rig + warp)."""
+def test_train_on_a_folder_of_talking_head_videos(tmp_path, astronaut_path, monkeypatch):
+    """`avatar lips train --real DIR`: a clip rendered by our own pipeline (Piper + rig + warp),
+    measured with MediaPipe, offsets checked, real phase run."""
     pytest.importorskip("avatar.renderers.warp")
     from avatar.face import load_identity
     pytest.importorskip("torch")
@@ -272,15 +458,35 @@ def test_finetune_on_a_talking_head_video(tmp_path, astronaut_path):
     from avatar.speech.piper_voice import PiperVoice
     from avatar.video import write_mp4
 
-    speech = PiperVoice(VoiceSpec()).synthesize("Bob bought a map of Paris.")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    speech = PiperVoice(VoiceSpec()).synthesize("Bob bought a map of Paris. Mary made a warm apple pie.")
     motion = phoneme_motion(speech, 25.0, still=True)
     frames = WarpRenderer().frames(load_identity(astronaut_path), motion, crop=True)
-    video = write_mp4(tmp_path / "talk.mp4", frames, fps=25.0, audio=speech.audio, sample_rate=speech.sample_rate)
+    folder = tmp_path / "clips"
+    write_mp4(folder / "talk.mp4", frames, fps=25.0, audio=speech.audio, sample_rate=speech.sample_rate)
     init = tmp_path / "init.safetensors"
-    cfg = AM.LipConfig(channels=16, hidden=16)
-    N.save_model(N.build_network(cfg), cfg, init)
-    res = train(TrainOptions(out=tmp_path / "ft.safetensors", videos=[video], init=init, steps=25, batch=4,
-                             crop_seconds=1.0, lr=3e-3, progress=False), log=lambda *a: None)
-    assert res["mode"] == "video fine-tune" and res["videos"] == ["talk.mp4"]
-    assert np.mean(res["losses"][-5:]) < np.mean(res["losses"][:5])
-    assert AM.load_model(tmp_path / "ft.safetensors").cfg.info["init"] == "init.safetensors"
+    res = train(TrainOptions(out=tmp_path / "ft.safetensors", real=folder, init=AM.DEFAULT_WEIGHTS,
+                             utterances=2, steps=20, batch=4, crop_seconds=1.0, progress=False), log=lambda *a: None)
+    assert res["mode"] == "real + synthetic"
+    assert res["real"]["clips"] == ["talk.mp4"] and res["real"]["excluded"] == []
+
+
+def test_auto_motion_runs_the_rig_on_recognised_phones_of_a_recording():
+    from dataclasses import replace
+
+    from avatar.motion import make_motion, phoneme_motion
+    from avatar.script.models import AvatarSpec, VoiceSpec
+    from avatar.speech.align import recognize
+    from avatar.speech.piper_voice import PiperVoice
+    from avatar.types import Speech
+
+    spoken = PiperVoice(VoiceSpec()).synthesize("Bob bought a map of Paris.")
+    recording = Speech(spoken.audio, spoken.sample_rate)            # no phonemes, no words
+    spec = AvatarSpec(motion="auto", still=True)
+    m = make_motion(recording, 25.0, spec)
+    heard = replace(recording, phonemes=recognize(recording.audio, recording.sample_rate).phonemes)
+    assert heard.phonemes
+    np.testing.assert_array_equal(m.mouth, phoneme_motion(heard, 25.0, still=True).mouth)
+    assert m.mouth[:, 0].max() > 0.05 and recording.words == []
+    silent = Speech(np.zeros(16000, np.float32), 16000)             # nothing recognised: the audio model
+    assert np.allclose(make_motion(silent, 25.0, spec).mouth, AM.audio_motion(silent, 25.0, still=True).mouth)

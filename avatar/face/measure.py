@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatar.types import eye_distance
+from avatar.types import EYE_CORNERS, eye_distance
 
 # MediaPipe face-mesh indices (the outer eye corners: avatar.types.EYE_CORNERS)
 INNER_LIP = (13, 14)          # upper / lower inner lip, centre
@@ -68,3 +68,42 @@ def mouth_track_from_meshes(meshes) -> np.ndarray:
     for c in range(2):
         out[~ok, c] = np.interp(idx[~ok], idx[ok], out[ok, c])
     return out
+
+
+# ----------------------------------------------------------------------------- real footage
+MAX_YAW = 45.0         # degrees of head turn beyond which a frame is dropped
+MIN_EYE_RATIO = 0.7    # eye distance below this share of the clip's median (turned, far, lost): dropped
+
+
+def head_yaw(lm: np.ndarray) -> np.ndarray:
+    """Head turn in degrees of (..., 478, 3) meshes: the angle of the outer-eye-corner line
+    out of the image plane (MediaPipe's z). 0 = frontal."""
+    d = np.asarray(lm, np.float32)[..., EYE_CORNERS[1], :3] - np.asarray(lm, np.float32)[..., EYE_CORNERS[0], :3]
+    return np.degrees(np.arctan2(d[..., 2], d[..., 0]))
+
+
+def mouth_raw(meshes) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 2) raw [open, width] in eye-distance units and a (T,) mask of usable frames, for a
+    sequence of meshes (None = face lost). Distances are 3-D (MediaPipe's z), so a turned
+    head does not shrink the eye distance; width here is the whole mouth-corner distance
+    (no rest subtracted). Unusable: face lost, |head_yaw| > MAX_YAW, or eye distance in
+    pixels under MIN_EYE_RATIO of the clip median (a face turned away or mis-tracked)."""
+    meshes = list(meshes)
+    n = len(meshes)
+    out = np.full((n, 2), np.nan, np.float32)
+    ok = np.array([m is not None for m in meshes], bool)
+    if not ok.any():
+        return out, ok
+    lm = np.stack([m for m in meshes if m is not None]).astype(np.float32)
+
+    def dist(i, j):
+        return np.linalg.norm(lm[:, i, :3] - lm[:, j, :3], axis=-1)
+
+    eye3 = np.maximum(dist(*EYE_CORNERS), 1e-6)
+    out[ok, 0] = dist(*INNER_LIP) / eye3
+    out[ok, 1] = dist(*MOUTH_CORNERS) / eye3
+    eye2 = eye_distance(lm)
+    good = (np.abs(head_yaw(lm)) <= MAX_YAW) & (eye2 >= MIN_EYE_RATIO * np.median(eye2))
+    ok[np.flatnonzero(ok)[~good]] = False
+    out[~ok] = np.nan
+    return out, ok

@@ -13,8 +13,8 @@ synthetic room reverberation (exponentially decaying noise impulse response),
 band-limiting (telephone 300-3400 Hz, laptop microphone), loudness changes with
 occasional clipping, random leading/trailing silence.
 
-Real footage (`video_example`): frames -> MediaPipe mouth [open, width] (width
-relative to the clip's median), paired with the video's own audio.
+Real footage (`augment_real`): the same audio augmentation on a real clip's own speech,
+its measured mouth track (avatar.lips.real) resampled onto the augmented timeline.
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ class Utterance:
     phonemes: list[Phoneme]      # exact times (s), from the synthesiser (Piper or Festival)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "avatar" / "lips"
 
@@ -138,7 +138,7 @@ def _cache_dir() -> Path:
 def synth_corpus(n: int, seed: int = 0, cache: bool = True, progress=None) -> list[Utterance]:
     """n Piper utterances of generated text, varied speed and noise; cached on disk by (n, seed)."""
     key = hashlib.sha1(json.dumps({"n": n, "seed": seed, "v": 2}).encode()).hexdigest()[:12]
-    path = _cache_dir() / f"corpus-{key}.npz"
+    path = cache_dir() / f"corpus-{key}.npz"
     if cache and path.is_file():
         return _load_corpus(path)
     from avatar.script.models import VoiceSpec
@@ -208,7 +208,7 @@ def mixed_corpus(n: int, voices: list[str], seed: int = 0, cache: bool = True,
     for v in fest:
         key = hashlib.sha1(json.dumps({"m": m, "seed": seed, "voices": fest, "voice": v,
                                        "v": 1}).encode()).hexdigest()[:12]
-        path = _cache_dir() / f"festival-{v}-{key}.npz"
+        path = cache_dir() / f"festival-{v}-{key}.npz"
         if cache and path.is_file():
             out[v] = _load_corpus(path)
             continue
@@ -248,7 +248,7 @@ def rig_targets(phonemes: list[Phoneme], n: int) -> np.ndarray:
     (the two feature frames a model frame stacks)."""
     from avatar.motion.rig import mouth_track
 
-    m = mouth_track(phonemes, 2 * n, F.FRAME_RATE)
+    m = mouth_track(phonemes, 2 * n, F.FRAME_RATE, calibrated=False)   # the design table
     return m.reshape(n, 2, 2).mean(axis=1)
 
 
@@ -309,11 +309,10 @@ def vtlp(power: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-def augment(utt: Utterance, rng: np.random.Generator, strength: float = 1.0,
-            lead: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """One randomly augmented training example: (features (2n, N_MELS) at 100 Hz, targets (n, 2) at 50 Hz).
-    lead: seconds the mouth runs ahead of the sound (targets from phoneme times moved earlier)."""
-    a, phonemes = utt.audio, utt.phonemes
+def perturb(a: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """Randomly augmented 16 kHz audio -> (features (T, N_MELS) at 100 Hz, speed, before): the
+    audio was resampled by `speed` (pitch and tempo together: source time t is at t / speed)
+    and `before` seconds of silence were put in front."""
     speed = int(rng.integers(17, 26)) / 20 if rng.random() < 0.7 * strength else 1.0   # small-ratio filters
     if speed != 1.0:   # resampling trick: pitch and tempo by `speed`; targets follow the phoneme times
         a = F.resample(a, int(round(F.SAMPLE_RATE * speed)), F.SAMPLE_RATE)
@@ -321,7 +320,6 @@ def augment(utt: Utterance, rng: np.random.Generator, strength: float = 1.0,
     after = float(rng.uniform(0.0, 0.6)) if rng.random() < 0.6 else 0.0
     a = np.concatenate([np.zeros(int(before * F.SAMPLE_RATE), np.float32), a,
                         np.zeros(int(after * F.SAMPLE_RATE), np.float32)])
-    phonemes = _scale_phonemes(phonemes, 1.0 / speed, before)
     if rng.random() < 0.35 * strength:
         a = _reverb(a, rng)
     if rng.random() < 0.3 * strength:
@@ -338,9 +336,42 @@ def augment(utt: Utterance, rng: np.random.Generator, strength: float = 1.0,
     power = F.power_spectrogram(a)
     if rng.random() < 0.7 * strength:
         power = vtlp(power, float(rng.uniform(0.85, 1.25)))
-    feats = F.normalize(np.log(np.maximum(power @ F.mel_filterbank(), F.LOG_FLOOR)))
+    return F.normalize(np.log(np.maximum(power @ F.mel_filterbank(), F.LOG_FLOOR))), speed, before
+
+
+def augment(utt: Utterance, rng: np.random.Generator, strength: float = 1.0,
+            lead: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One randomly augmented training example: (features (2n, N_MELS) at 100 Hz, targets (n, 2) at 50 Hz).
+    lead: seconds the mouth runs ahead of the sound (targets from phoneme times moved earlier)."""
+    feats, speed, before = perturb(utt.audio, rng, strength)
     n = len(feats) // 2
-    return feats[: 2 * n], rig_targets(_scale_phonemes(phonemes, 1.0, -lead), n)
+    return feats[: 2 * n], rig_targets(_scale_phonemes(utt.phonemes, 1.0 / speed, before - lead), n)
+
+
+def augment_real(audio16k: np.ndarray, track: np.ndarray, fps: float, rng: np.random.Generator,
+                 strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """perturb() for real footage: `track` (T, 2) measured targets at `fps` (NaN = unusable) ->
+    (features (2n, N_MELS), targets (n, 2) at 50 Hz, NaN where unusable; silence added in front
+    is a closed mouth at rest)."""
+    feats, speed, before = perturb(audio16k, rng, strength)
+    n = len(feats) // 2
+    t_src = ((np.arange(n) * 2 + 0.5) / F.FRAME_RATE - before) * speed
+    return feats[: 2 * n], resample_track(track, fps, t_src)
+
+
+def resample_track(track: np.ndarray, fps: float, t: np.ndarray) -> np.ndarray:
+    """Linear interpolation of a (T, 2) track sampled at i / fps, at times t: NaN next to an
+    unusable frame, 0 before the track starts (silence in front), NaN after it ends."""
+    pos = t * fps
+    i0 = np.floor(pos).astype(int)
+    w = (pos - i0)[:, None]
+    pad = np.vstack([track, np.full((1, track.shape[1]), np.nan)])
+    at = lambda i: pad[np.clip(i, 0, len(track))]  # noqa: E731  (index len(track) -> NaN row)
+    with np.errstate(invalid="ignore"):
+        out = np.where(w == 0, at(i0), at(i0) * (1 - w) + at(i0 + 1) * w)
+    out[pos < 0] = 0.0
+    out[pos > len(track) - 1] = np.nan
+    return out.astype(np.float32)
 
 
 def crop(feats: np.ndarray, targets: np.ndarray, frames: int, rng: np.random.Generator):
@@ -355,20 +386,3 @@ def crop(feats: np.ndarray, targets: np.ndarray, frames: int, rng: np.random.Gen
     feats = np.pad(feats, ((0, 2 * pad), (0, 0)), mode="edge")
     targets = np.pad(targets, ((0, pad), (0, 0)))
     return feats, targets, mask
-
-
-# ----------------------------------------------------------------------------- real footage
-def video_example(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(features (2n, N_MELS), targets (n, 2) at the model rate) from a talking-head video:
-    MediaPipe mouth [open, width] per frame, resampled to the model rate, and the video's audio."""
-    from avatar.lips.evaluate import measure_video
-    from avatar.speech.recorded import load_audio
-
-    mouth, fps = measure_video(path)
-    audio, sr = load_audio(path)
-    feats = F.model_features(audio, sr)
-    n = len(feats) // 2
-    t_model = (np.arange(n) * 2 + 0.5) / F.FRAME_RATE
-    t_video = np.arange(len(mouth)) / fps
-    targets = np.stack([np.interp(t_model, t_video, mouth[:, c]) for c in range(2)], axis=1)
-    return feats[: 2 * n], targets.astype(np.float32)

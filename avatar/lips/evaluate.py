@@ -10,6 +10,11 @@ force-aligned to the real audio (avatar.speech.align). With `rendered_with`
 a photo, the model's motion is also rendered on that photo with the warp renderer and
 the mouth is re-measured on the rendered frames, so renderer fidelity counts too.
 
+Folders (`avatar lips eval DIR`): `evaluate_folder` scores every clip of a folder
+(avatar.lips.real: measured once, speaker scale, A/V offsets) for opening and width;
+`cross_validate` trains and refits per fold, k-fold by speaker, and scores held-out
+speakers only; `format_table` prints per clip and the medians.
+
 Lag convention: lag L pairs predicted frame t with real frame t + L, so a positive
 best lag means the prediction runs L frames early.
 """
@@ -158,3 +163,198 @@ def format_report(res: dict) -> str:
     if "renderer_fidelity" in res:
         lines.append(f"  {'renderer fidelity':34s} r = {res['renderer_fidelity']:+.3f} (rendered vs predicted)")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- folders of clips
+METHODS = {"new": "audio model (new)", "previous": "audio model (previous)", "envelope": "RMS envelope",
+           "rig_design": "phoneme rig (design table)", "rig": "phoneme rig (shipped)",
+           "rig_fit": "phoneme rig (refitted)"}
+
+
+def clip_scores(clip, scale, preds: dict[str, np.ndarray]) -> dict:
+    """{method: {'open': scores, 'width': scores}} of (T, 2) predictions at GRID_FPS against the
+    clip's measured mouth in rig units (offset applied; avatar.lips.real.scores). The envelope
+    has no width."""
+    from avatar.lips import real as R
+
+    y = R.targets(clip, scale)
+    out = {}
+    for name, p in preds.items():
+        p = np.asarray(p, np.float64).reshape(len(p), -1)
+        out[name] = {"open": R.scores(p[:, 0], y[:, 0])}
+        if p.shape[1] > 1:
+            out[name]["width"] = R.scores(p[:, 1], y[:, 1])
+    return out
+
+
+def baseline_preds(clip, previous=None, rig_fit=None) -> dict[str, np.ndarray]:
+    """Predictions needing no training on the clips: previous checkpoint, envelope, the rig's design
+    table (pocketsphinx phones) and, given a RigFit, that fit; else the shipped rig."""
+    from avatar.lips import real as R
+    from avatar.motion.features import rms_envelope
+    from avatar.motion.rig import mouth_track
+
+    n = clip.frames
+    out = {}
+    if previous is not None:
+        out["previous"] = previous.predict(clip.audio, clip.sample_rate, n, R.GRID_FPS)
+    out["envelope"] = rms_envelope(clip.audio, clip.sample_rate, n, R.GRID_FPS)[:, None]
+    out["rig_design"] = mouth_track(clip.phonemes, n, R.GRID_FPS, calibrated=False)
+    if rig_fit is not None:
+        out["rig_fit"] = rig_fit.mouth(clip.phonemes, n, R.GRID_FPS)
+    else:
+        out["rig"] = mouth_track(clip.phonemes, n, R.GRID_FPS)
+    return out
+
+
+def speaker_folds(clips, k: int) -> dict[str, int]:
+    """speaker -> fold in [0, k): speakers by total frames, largest first, each to the fold with
+    the fewest frames so far (ties: lowest fold); deterministic."""
+    by: dict[str, int] = {}
+    for c in clips:
+        by[c.speaker] = by.get(c.speaker, 0) + c.frames
+    load = [0] * k
+    out = {}
+    for spk in sorted(by, key=lambda s: (-by[s], s)):
+        f = int(np.argmin(load))
+        out[spk] = f
+        load[f] += by[spk]
+    return out
+
+
+def medians(rows: list[dict], methods) -> dict:
+    """{method: {channel: {'r', 'best_r', 'abs_lag'}}} medians over rows whose clip is not unclear."""
+    use = [r for r in rows if r["status"] != "unclear"]
+    out: dict = {}
+    for m in methods:
+        for ch in ("open", "width"):
+            vals = [r["scores"][m][ch] for r in use if m in r["scores"] and ch in r["scores"][m]]
+            if vals:
+                out.setdefault(m, {})[ch] = {
+                    "r": float(np.median([v["r"] for v in vals])),
+                    "best_r": float(np.median([v["best_r"] for v in vals])),
+                    "abs_lag": float(np.median([abs(v["best_lag"]) for v in vals])), "clips": len(vals)}
+    return out
+
+
+def format_table(rows: list[dict], methods=None, title: str = "") -> str:
+    """Per clip and median: r at lag 0 / r at the best lag / best lag, opening and width, per method."""
+    methods = [m for m in (methods or METHODS) if any(m in r["scores"] for r in rows)]
+    lines = [title] if title else []
+    lines.append("lag L pairs predicted frame t with real frame t + L (40 ms frames); "
+                 "clips marked unclear are left out of the medians")
+    for m in methods:
+        lines.append(f"\n{METHODS.get(m, m)}")
+        lines.append(f"  {'clip':46s} {'offset':>9s}   {'open r0':>7s} {'best':>6s} {'lag':>4s}   "
+                     f"{'width r0':>8s} {'best':>6s} {'lag':>4s}")
+        for r in rows:
+            if m not in r["scores"]:
+                continue
+            s = r["scores"][m]
+            cells = []
+            for ch in ("open", "width"):
+                if ch in s:
+                    cells.append(f"{s[ch]['r']:+.3f} {s[ch]['best_r']:+.3f} {s[ch]['best_lag']:+4d}")
+                else:
+                    cells.append(f"{'-':>6s} {'-':>6s} {'-':>4s}")
+            off = "unclear" if r["status"] == "unclear" else f"{r['offset']:+d}"
+            lines.append(f"  {r['clip'][:46]:46s} {off:>9s}    {cells[0]}     {cells[1]}")
+    med = medians(rows, methods)
+    lines.append("\nmedian over clips (|best lag| median)")
+    lines.append(f"  {'method':28s} {'open r0':>8s} {'best':>6s} {'|lag|':>5s}   {'width r0':>8s} {'best':>6s} {'|lag|':>5s}  clips")
+    for m in methods:
+        cells = []
+        for ch in ("open", "width"):
+            v = med.get(m, {}).get(ch)
+            cells.append(f"{v['r']:+.3f}  {v['best_r']:+.3f} {v['abs_lag']:5.1f}" if v else f"{'-':>6s}  {'-':>6s} {'-':>5s}")
+        n = med.get(m, {}).get("open", {}).get("clips", 0)
+        lines.append(f"  {METHODS.get(m, m):28s} {cells[0]}     {cells[1]}  {n}")
+    return "\n".join(lines)
+
+
+def evaluate_folder(folder: Path, model_path=None, previous_path=None, reference_path=None,
+                    log=print) -> list[dict]:
+    """Score every clip of `folder` (no training): the model, an optional previous checkpoint,
+    the envelope and the shipped rig. A/V offsets from `reference_path` (default: the model)."""
+    from avatar.lips import real as R
+    from avatar.lips.train import prepare_clips
+    from avatar.motion.audio_model import DEFAULT_WEIGHTS, load_model
+
+    model = load_model(Path(model_path) if model_path else DEFAULT_WEIGHTS)
+    previous = load_model(Path(previous_path)) if previous_path else None
+    ref = load_model(Path(reference_path)) if reference_path else model
+    clips, offsets = prepare_clips(folder, ref, log)
+    scales = R.speaker_scales(clips)
+    rows = []
+    for c, off in zip(clips, offsets):
+        preds = {"new": model.predict(c.audio, c.sample_rate, c.frames, R.GRID_FPS), **baseline_preds(c, previous)}
+        rows.append({"clip": c.name, "speaker": c.speaker, "offset": off["offset"], "status": c.status,
+                     "peak_r": off["peak_r"], "scores": clip_scores(c, scales[c.speaker], preds)})
+    return rows
+
+
+def cross_validate(folder: Path, opts, folds: int = 5, fractions=(1.0,), previous_path=None,
+                   work: Path | None = None, log=print) -> dict:
+    """k-fold by speaker: for each fold, train (opts: avatar.lips.train.TrainOptions, real phase
+    on the other folds' clips) and refit the rig on the other folds, then score the held-out
+    clips. fractions < 1 also train on that share of each fold's training clips (seeded) for
+    the data curve. Offsets and speaker scales come from all clips (no labels of the held-out
+    speaker enter its model: the scale is per speaker and r ignores it)."""
+    from dataclasses import replace
+
+    from avatar.lips import real as R
+    from avatar.lips import rigfit
+    from avatar.lips.dataset import cache_dir
+    from avatar.lips.train import _corpus, _pretrained, prepare_clips, train
+    from avatar.motion.audio_model import AudioMotionModel, load_model
+
+    work = Path(work or cache_dir() / "cv")
+    corpus, _ = _corpus(opts, log)
+    net, cfg = _pretrained(opts, corpus, log)
+    clips, offsets = prepare_clips(folder, AudioMotionModel(net, cfg), log)
+    off = {o["clip"]: o for o in offsets}
+    scales = R.speaker_scales(clips)
+    fold_of = speaker_folds(clips, folds)
+    previous = load_model(Path(previous_path)) if previous_path else None
+    rows: list[dict] = []
+    curve: dict[float, list[dict]] = {f: [] for f in fractions if f < 1.0}
+    fits = []
+    for k in range(folds):
+        test = [c for c in clips if fold_of[c.speaker] == k]
+        trainc = [c for c in clips if fold_of[c.speaker] != k]
+        if not test:
+            continue
+        log(f"fold {k + 1}/{folds}: held out {len({c.speaker for c in test})} speakers, {len(test)} clips")
+        fit = rigfit.fit([c for c in trainc if c.status != "unclear"], scales)
+        fits.append(fit)
+        log(f"fold {k + 1}: rig refitted: lead {fit.lead:.2f} s, time constants x{fit.tau_scale:g}")
+        models = {}
+        for frac in sorted(set(fractions), reverse=True):
+            sub = trainc
+            if frac < 1.0:
+                rng = np.random.default_rng([opts.seed, k, int(frac * 1000)])
+                n = max(1, int(round(frac * len(trainc))))
+                sub = [trainc[i] for i in sorted(rng.choice(len(trainc), n, replace=False))]
+            out = work / f"fold{k}-{int(frac * 100)}.safetensors"
+            train(replace(opts, clips=sub, out=out, progress=False), log=log, corpus=corpus)
+            models[frac] = load_model(out)
+        for c in test:
+            o = off[c.name]
+            base = {"clip": c.name, "speaker": c.speaker, "fold": k, "offset": o["offset"],
+                    "status": c.status, "peak_r": o["peak_r"]}
+            for frac, model in models.items():
+                pred = model.predict(c.audio, c.sample_rate, c.frames, R.GRID_FPS)
+                if frac < 1.0:
+                    curve[frac].append({**base, "scores": clip_scores(c, scales[c.speaker], {"new": pred})})
+                    continue
+                preds = {"new": pred, **baseline_preds(c, previous, fit)}
+                rows.append({**base, "scores": clip_scores(c, scales[c.speaker], preds)})
+        done = rows if 1.0 in models else curve[min(models)]
+        med = medians([r for r in done if r["fold"] == k], ["new", "previous", "rig_design", "rig_fit"])
+        log(f"fold {k + 1}: held-out median r at lag 0 (opening): "
+            + ", ".join(f"{m} {v['open']['r']:+.3f}" for m, v in med.items()))
+    rows.sort(key=lambda r: r["clip"])
+    full = rigfit.fit([c for c in clips if c.status != "unclear"], scales)
+    return {"rows": rows, "curve": {f: medians(v, ["new"]) for f, v in curve.items()},
+            "curve_rows": {f: v for f, v in curve.items()}, "offsets": offsets,
+            "folds": fold_of, "rig_fit_all": full, "rig_fits": fits}

@@ -115,3 +115,18 @@ def export_onnx(path: str | Path, *, net=None, cfg: LipConfig | None = None) -> 
     with atomic_path(out) as tmp:
         onnx.save(model, str(tmp))
     return out
+
+
+class TorchSession:
+    """An onnxruntime-session stand-in over the torch network: avatar.motion.audio_model.AudioMotionModel
+    predicts with it during training (A/V offsets), before any ONNX graph exists."""
+
+    def __init__(self, net):
+        self.net = net.eval()
+
+    def run(self, _outputs, feeds: dict):
+        import torch
+
+        with torch.inference_mode():
+            y, h = self.net(torch.from_numpy(feeds["features"]), torch.from_numpy(feeds["state"]))
+        return [y.numpy(), h.numpy()]

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from avatar.script.models import AvatarSpec
 
 
+SILENT_PEAK = 10 ** (-45 / 20)   # a recording never louder than -45 dBFS has no speech to recognise
+
+
 def phoneme_motion(speech: Speech, fps: float, *, seed: int = 0, still: bool = False,
                    expression_scale: float = 1.0) -> Motion:
     """Viseme-rig lip sync from the Speech's phoneme timings, plus idle motion."""
@@ -29,12 +32,16 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
     """Mouth from the chosen motion source, with blinks, head sway and brows layered on top.
 
     phonemes: the viseme rig on the speech's phoneme times; audio: the audio-to-lips model;
-    hybrid: the model's dynamics with closures forced on p/b/m; auto: phonemes when the
-    speech has phoneme times, else audio."""
+    hybrid: the model's dynamics with closures forced on p/b/m; auto: the rig, on the
+    speech's phoneme times or, for a recording without them, on the phones pocketsphinx
+    recognises in it (on held-out real speakers the refitted rig on recognised phones
+    scores above the audio model: README "Lip sync"); the audio model if none are found."""
     n = n_frames or Motion.frame_count(speech.duration, fps)
     kw = dict(seed=spec.seed, still=spec.still, expression_scale=spec.expression_scale)
     source = spec.motion
     if source == "auto":
+        if not speech.phonemes and len(speech.audio) and np.abs(speech.audio).max() > SILENT_PEAK:
+            speech = _with_recognised_phones(speech)
         source = "phonemes" if speech.phonemes else "audio"
     if source == "phonemes" or not len(speech.audio):
         m = phoneme_motion(speech, fps, **kw)
@@ -44,6 +51,20 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
         model = load_model(spec.lips_model) if spec.lips_model else None   # None: the bundled checkpoint
         m = audio_motion(speech, fps, hybrid=source == "hybrid", model=model, **kw)
     return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
+
+
+def _with_recognised_phones(speech: Speech) -> Speech:
+    """The Speech with phoneme times from pocketsphinx's recognition of its audio (words left
+    as they were: recognised words are too often wrong for captions)."""
+    import warnings
+    from dataclasses import replace
+
+    from avatar.speech.align import recognize
+
+    with warnings.catch_warnings():   # its words are guesses: a "may not match" warning says nothing
+        warnings.simplefilter("ignore")
+        heard = recognize(speech.audio, speech.sample_rate)
+    return replace(speech, phonemes=list(heard.phonemes))
 
 
 def _fit(a: np.ndarray, n: int) -> np.ndarray:

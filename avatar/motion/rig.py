@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatar.motion.visemes import VISEMES, Viseme, viseme_for
+from avatar.motion.visemes import REAL_FIT, VISEMES, Viseme, viseme_for
 from avatar.types import Phoneme
 
 TAU_ANTICIPATE = 0.07   # s, dominance decay before a phoneme
@@ -48,27 +48,34 @@ def _envelope(t: np.ndarray, lo: float, hi: float, ramp: float = RAMP) -> np.nda
     return 0.5 * (1.0 + np.cos(np.pi * d))
 
 
-def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float) -> np.ndarray:
-    """(n_frames, 2) float32 [open, width] sampled at t = i / fps."""
+def viseme_weights(phonemes: list[Phoneme], n_frames: int, fps: float, lead: float | None = None,
+                   tau_anticipate: float = TAU_ANTICIPATE, tau_carry: float = TAU_CARRY):
+    """The rig as a linear map: (W (n, len(VISEMES)), open_gain (n,), width_gain (n,)) such that
+    mouth[:, 0] = open_gain * (W @ opens), mouth[:, 1] = width_gain * (W @ widths) before the
+    final clip at 0, with opens/widths the viseme targets in VISEMES order. W holds the
+    normalised dominance weights; the gains hold the closure envelopes. This is what lets
+    avatar.lips.rigfit fit the targets to real mouths by least squares.
+    lead: seconds the mouth runs ahead of the phoneme times (default 0)."""
     n = int(n_frames)
-    t = np.arange(n, dtype=np.float64) / float(fps)
+    lead = lead or 0.0
+    t = np.arange(n, dtype=np.float64) / float(fps) + lead
     segs = segments(phonemes)
+    names = list(VISEMES)
+    W = np.zeros((n, len(names)))
     if n == 0 or not segs:
-        return np.zeros((n, 2), np.float32)
-
-    num = np.zeros((n, 2))
+        return W, np.zeros(n), np.zeros(n)
     den = np.full(n, 1e-4)                       # weak pull towards rest
     for s, e, v in segs:
-        i0 = max(0, int(np.floor((s - 8 * TAU_ANTICIPATE) * fps)))
-        i1 = min(n, int(np.ceil((e + 8 * TAU_CARRY) * fps)) + 1)
+        i0 = max(0, int(np.floor((s - lead - 8 * tau_anticipate) * fps)))
+        i1 = min(n, int(np.ceil((e - lead + 8 * tau_carry) * fps)) + 1)
         if i1 <= i0:
             continue
         tt = t[i0:i1]
-        dist = np.where(tt < s, (s - tt) / TAU_ANTICIPATE, np.where(tt > e, (tt - e) / TAU_CARRY, 0.0))
+        dist = np.where(tt < s, (s - tt) / tau_anticipate, np.where(tt > e, (tt - e) / tau_carry, 0.0))
         dom = v.dominance * np.exp(-dist)
-        num[i0:i1] += dom[:, None] * (v.open, v.width)
+        W[i0:i1, names.index(v.name)] += dom
         den[i0:i1] += dom
-    mouth = num / den[:, None]
+    W /= den[:, None]
 
     # closure envelopes: silences (incl. before the first and after the last phoneme) and p/b/m
     shut = np.zeros(n)          # closes open and relaxes width
@@ -79,8 +86,8 @@ def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float) -> np.ndarra
     half_frame = 0.55 / fps
 
     def window(lo: float, hi: float, ramp: float, out: np.ndarray) -> None:
-        i0 = max(0, int(np.floor((lo - ramp) * fps)))
-        i1 = min(n, int(np.ceil((hi + ramp) * fps)) + 1)
+        i0 = max(0, int(np.floor((lo - lead - ramp) * fps)))
+        i1 = min(n, int(np.ceil((hi - lead + ramp) * fps)) + 1)
         if i1 > i0:
             out[i0:i1] = np.maximum(out[i0:i1], _envelope(t[i0:i1], lo, hi, ramp))
 
@@ -90,7 +97,26 @@ def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float) -> np.ndarra
         elif v.closure:
             c, h = (s + e) / 2, max(0.3 * (e - s), half_frame)
             window(c - h, c + h, LIP_RAMP, lips)
-    mouth[:, 0] *= 1.0 - np.maximum(shut, lips)
-    mouth[:, 1] *= 1.0 - shut
+    return W, 1.0 - np.maximum(shut, lips), 1.0 - shut
+
+
+def viseme_targets(calibrated: bool = False) -> np.ndarray:
+    """(len(VISEMES), 2) [open, width] targets in VISEMES order: the design table, or with
+    calibrated=True its fit to real mouths (avatar.motion.visemes.REAL_FIT) where there is one."""
+    table = REAL_FIT["targets"] if calibrated and REAL_FIT else {}
+    return np.array([table.get(v.name, (v.open, v.width)) for v in VISEMES.values()], np.float64)
+
+
+def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated: bool = True) -> np.ndarray:
+    """(n_frames, 2) float32 [open, width] sampled at t = i / fps. calibrated (the runtime rig):
+    the viseme targets, lead and coarticulation time constants fitted to real speakers
+    (avatar.motion.visemes.REAL_FIT); False: the design table at the phoneme times (what the
+    synthetic training targets of the audio model use)."""
+    fit = REAL_FIT if calibrated and REAL_FIT else {"lead": 0.0, "tau_scale": 1.0}
+    W, g_open, g_width = viseme_weights(phonemes, n_frames, fps, fit["lead"], TAU_ANTICIPATE * fit["tau_scale"],
+                                        TAU_CARRY * fit["tau_scale"])
+    mouth = W @ viseme_targets(calibrated)
+    mouth[:, 0] *= g_open
+    mouth[:, 1] *= g_width
     mouth[:, 0] = np.maximum(mouth[:, 0], 0.0)
     return mouth.astype(np.float32)

@@ -69,6 +69,24 @@ PHONEME_VISEME: dict[str, str] = {
     "ʊ": "OO", "u": "OO", "ɯ": "OO", "ø": "OH", "œ": "EH",
 }
 
+# The design table above fitted to real speakers' mouths (avatar.lips.rigfit, on pocketsphinx
+# phone times of the 18 usable clips of the shared training footage; see the README "Lip
+# sync", made by `avatar lips eval ../shared/train --folds 4 ...`, "rig refitted on all usable
+# clips"): viseme [open, width] targets, how far the mouth runs ahead of the phone times (s),
+# and a scale on the coarticulation time constants. The runtime rig uses it; the synthetic
+# training targets of the audio model keep the design table.
+REAL_FIT: dict | None = {
+    "lead": 0.04, "tau_scale": 0.7,
+    "targets": {
+        "sil": (0.000, 0.000), "PBM": (0.000, -0.079), "FV": (0.000, -0.001), "TH": (0.042, -0.011),
+        "TDN": (0.011, 0.016), "SH": (0.082, -0.045), "KG": (0.097, -0.004), "R": (0.095, -0.122),
+        "L": (0.017, -0.100), "W": (0.000, -0.170), "Y": (0.092, 0.048), "H": (0.163, -0.043),
+        "AA": (0.229, 0.007), "AE": (0.224, 0.042), "AH": (0.103, -0.003), "SCHWA": (0.176, 0.000),
+        "EH": (0.146, 0.053), "IH": (0.087, 0.022), "EE": (0.050, 0.058), "AW": (0.103, -0.128),
+        "OH": (0.039, -0.128), "OO": (0.033, -0.116), "ER": (0.025, -0.061), "NEUTRAL": (0.106, 0.000),
+    },
+}
+
 MODIFIERS = set("ˈˌːˑ̩̃ʲʰ-")   # stress, length, syllabic, nasal, palatal, aspiration marks
 SILENCE = set("_^$.,;:!?¡¿—–…\"'()[]{}") | {"", "sil", "pau"}
 WORD_GAP = " "
