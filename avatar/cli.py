@@ -68,16 +68,21 @@ class Verbosity:
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """One logging setup: the `avatar` logger and Python warnings go to stderr through rich."""
+    """One logging setup: the `avatar` logger and Python warnings go to stderr, through rich on a
+    terminal and as plain one-line `warning: ...` records elsewhere (logs, CI, pipes: no wrapping)."""
     import warnings
 
-    from rich.console import Console
-    from rich.logging import RichHandler
-
     Verbosity.verbose = verbose
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False,
-                          rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False,
+                                               markup=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PlainFormatter())
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
@@ -86,6 +91,12 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
         log.warning(str(message))
 
     warnings.showwarning = show
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())   # one line
+        return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
 
 
 def command(*groups: list[inspect.Parameter], name: str | None = None, parent: typer.Typer = app):
