@@ -1,0 +1,116 @@
+"""Execute one ScenePlan: plan in, segment out (a pure step; nothing but the plan is read).
+
+    info = execute(plan, segment_path)       # writes the H.264/AAC segment, returns its facts
+
+The steps, in order:
+ 1. narration    the scene's Speech (voice from the plan: preset and lexicon already applied)
+ 2. captions     cues from the word times (burned in when captions.burn)
+ 3. presenter    the Identity from the photo (none when the layout shows no presenter)
+ 4. motion       mouth, blinks, head motion at the video's fps
+ 5. face frames  the renderer animates the photo (a generator: frames are streamed)
+ 6. compose      slide, presenter, captions, badge -> video frames
+ 7. transition   crossfade from the previous scene's closing frame (rebuilt from the plan)
+ 8. encode       H.264/AAC segment, written atomically
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from avatar.build.plan import ScenePlan, theme_from_json
+from avatar.errors import AvatarError
+from avatar.types import Motion, Speech
+
+
+@dataclass
+class SceneInfo:
+    """What assembly needs of a finished segment (stored beside it in the cache)."""
+
+    duration: float
+    frames: int
+    sample_rate: int
+    text: str                               # the narration as plain text (caption display)
+    words: list[tuple[str, float, float]]   # (word, start, end) seconds from the scene start
+
+    def to_dict(self) -> dict:
+        return {"duration": self.duration, "frames": self.frames, "sample_rate": self.sample_rate,
+                "text": self.text, "words": [list(w) for w in self.words]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SceneInfo":
+        return cls(float(d["duration"]), int(d["frames"]), int(d["sample_rate"]), str(d["text"]),
+                   [(str(t), float(s), float(e)) for t, s, e in d["words"]])
+
+
+def identity_for(spec):
+    """The presenter of a scene (None when its layout shows no presenter)."""
+    from avatar.face import load_identity
+
+    if spec.layout == "none":
+        return None
+    return load_identity(spec.photo, face_index=spec.face_index, detector=spec.detector)
+
+
+def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None) -> SceneInfo:
+    """Render one scene to `segment` (atomic). AvatarErrors name the scene."""
+    try:
+        return _execute(plan, Path(segment), progress)
+    except AvatarError as e:
+        raise AvatarError(f"{plan.name}: {e}") from None
+
+
+def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
+    from avatar.captions import build_cues
+    from avatar.compose import SceneComposer, crossfade
+    from avatar.motion import make_motion
+    from avatar.renderers import get_renderer
+    from avatar.speech.markup import plain_text
+    from avatar.speech.narrate import narrate_scene
+    from avatar.video import write_mp4
+    from avatar.video.tags import metadata
+
+    deck = plan.presentation()
+    scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
+    # 1. narration
+    speech = narrate_scene(deck, scene)
+    n = Motion.frame_count(speech.duration, fps)
+    # 2. captions
+    text = plain_text(scene.narration)
+    cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
+    # 3. presenter
+    identity = identity_for(av)
+    composer = SceneComposer(deck, scene, identity, theme=theme_from_json(plan.theme), name=plan.name)
+    crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full the whole photo
+    face_frames = None
+    if composer.needs_face:
+        # 4. motion, 5. face frames
+        motion = make_motion(speech, fps, av, n)
+        face_frames = get_renderer(av.renderer).frames(identity, motion, crop=crop)
+    # 6. compose
+    frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
+    # 7. transition
+    keyframes: tuple[int, ...] = ()
+    if plan.previous is not None:
+        fade = int(round(deck.transition_duration * fps))
+        frames = crossfade(closing_frame(plan.previous), frames, fade)
+        keyframes = (fade,)   # a clean picture once the fade is over
+    # 8. encode
+    write_mp4(segment, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
+              metadata=metadata(), progress=progress, keyframes=keyframes)
+    return SceneInfo(n / fps, n, speech.sample_rate, text, [(w.text, w.start, w.end) for w in speech.words])
+
+
+def closing_frame(look: dict) -> np.ndarray:
+    """A scene's closing picture (all bullets shown, presenter at rest), from its plan's inputs alone."""
+    from avatar.compose import SceneComposer
+    from avatar.script.models import Presentation
+
+    deck = Presentation.model_validate(look["deck"])
+    scene = deck.scenes[0]
+    composer = SceneComposer(deck, scene, identity_for(deck.avatar), theme=theme_from_json(look["theme"]))
+    bullets = len(scene.slide.reveal_items) if scene.slide else 0
+    shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
+    return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))
