@@ -1,16 +1,37 @@
 """Atomic output files: write to a temporary file beside the target, rename when complete.
 
-An error or Ctrl-C leaves no half-written output (and an older file of the same name
-stays as it was). The finished file gets the usual permissions (0666 less the umask),
+An error, Ctrl-C or SIGTERM leaves no half-written output (and an older file of the same
+name stays as it was). The finished file gets the usual permissions (0666 less the umask),
 not mkstemp's private 0600.
+
+Temporary files left by a process that was killed outright (kill -9, power loss) are
+removed by the next writer of the same target, by a lock-free rule:
+
+- a temporary file's name carries its writer: ``.NAME.tmp<pid>-<start>-<owner>.XXXXXXXX.mp4``,
+  where <start> is the process's start time (clock ticks since boot, /proc/<pid>/stat) and
+  <owner> a digest of the host, boot and pid namespace it runs in;
+- a file written under our own owner is stale when no process with that pid and start time
+  exists any more (a reused pid has another start time). A live writer's file is never
+  touched, so no lock is needed;
+- a file from another owner (another machine sharing the folder, another container, an
+  earlier boot) or with no writer in its name is stale when older than STALE_AGE: no render
+  of one scene or one clip takes that long.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
+
+STALE_AGE = 24 * 3600.0      # seconds after which a temporary file of an unknown writer is stale
+_WRITER = re.compile(r"\.tmp(\d+)-(\d+)-([0-9a-f]{8})\.")
 
 
 def _umask() -> int:
@@ -19,16 +40,86 @@ def _umask() -> int:
     return mask
 
 
+def _start_time(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (Linux), None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(b")") + 2:].split()[19])   # field 22; the name may hold spaces and ')'
+
+
+@functools.lru_cache(maxsize=1)
+def _owner() -> str:
+    """This host + boot + pid namespace: where pids and start times mean the same thing."""
+    parts = [socket.gethostname()]
+    for p in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(open(p).read().strip() if p.endswith("boot_id") else str(os.stat(p).st_ino))
+        except OSError:
+            parts.append("?")
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def writer_tag() -> str:
+    """This process's writer tag for temporary-file names: tmp<pid>-<start>-<owner>."""
+    pid = os.getpid()
+    return f"tmp{pid}-{_start_time(pid) or 0}-{_owner()}"
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """True when the temporary file `path` belongs to no running writer (see the module docstring)."""
+    m = None
+    for m in _WRITER.finditer(path.name):   # the last tag: the innermost writer
+        pass
+    if m is not None and m.group(3) == _owner() and m.group(2) != "0":
+        pid, start = int(m.group(1)), int(m.group(2))
+        return _start_time(pid) != start
+    try:
+        age = (now or time.time()) - path.stat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_AGE
+
+
+def remove_stale(folder: Path, prefix: str) -> int:
+    """Remove stale temporary files named `prefix...` (or `.prefix...`, nested) in `folder`.
+    Returns how many were removed; a file that cannot be removed is left alone."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    now = time.time()
+    for name in names:
+        if not name.lstrip(".").startswith(prefix.lstrip(".")) or not name.startswith("."):
+            continue
+        p = folder / name
+        if (_WRITER.search(name) or _mkstemp_name(name)) and p.is_file() and is_stale(p, now):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed += 1
+    return removed
+
+
+def _mkstemp_name(name: str) -> bool:
+    """An old-style temporary name with no writer: .NAME.XXXXXXXX.ext (mkstemp's 8 random characters)."""
+    return re.search(r"\.[a-z0-9_]{8}\.[A-Za-z0-9]+$", name) is not None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds.
 
     suffix: the temporary file's suffix (default: the target's, so writers that pick a
-    format from the file name still work)."""
+    format from the file name still work). Stale temporary files of the same target
+    (from killed runs) are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix if suffix is None else suffix,
-                               dir=path.parent)
+    remove_stale(path.parent, f".{path.stem}.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{writer_tag()}.",
+                               suffix=path.suffix if suffix is None else suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

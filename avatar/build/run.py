@@ -78,6 +78,7 @@ def _init_worker() -> None:
 def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, use_cache: bool = True,
         on_progress: ProgressCallback | None = None) -> tuple[list[SceneInfo], int]:
     """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered)."""
+    cache.clean()   # temporary files of killed runs
     done, todo = pending(plans, cache, use_cache)
     total = len(done) + len(todo)
     cached = f"{len(done)} cached" if done else ""
