@@ -20,6 +20,7 @@ removed by the next writer of the same target, by a lock-free rule:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -40,7 +41,7 @@ def _umask() -> int:
     return mask
 
 
-def _start_time(pid: int) -> int | None:
+def process_start(pid: int) -> int | None:
     """A process's start time in clock ticks since boot (Linux), None when it does not exist."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -65,7 +66,7 @@ def _owner() -> str:
 def writer_tag() -> str:
     """This process's writer tag for temporary-file names: tmp<pid>-<start>-<owner>."""
     pid = os.getpid()
-    return f"tmp{pid}-{_start_time(pid) or 0}-{_owner()}"
+    return f"tmp{pid}-{process_start(pid) or 0}-{_owner()}"
 
 
 def is_stale(path: Path, now: float | None = None) -> bool:
@@ -75,7 +76,7 @@ def is_stale(path: Path, now: float | None = None) -> bool:
         pass
     if m is not None and m.group(3) == _owner() and m.group(2) != "0":
         pid, start = int(m.group(1)), int(m.group(2))
-        return _start_time(pid) != start
+        return process_start(pid) != start
     try:
         age = (now or time.time()) - path.stat().st_mtime
     except OSError:
@@ -108,6 +109,27 @@ def _mkstemp_name(name: str) -> bool:
     return re.search(r"\.[a-z0-9_]{8}\.[A-Za-z0-9]+$", name) is not None
 
 
+def check_target(path: str | Path, folder: bool = False) -> None:
+    """Preflight of an output path (before any heavy work): raises the OSError that writing
+    would raise later (EISDIR, ENOTDIR, EEXIST, EROFS, EACCES), with the path in it. A
+    missing folder is fine (it is created). folder: `path` is a folder to write in."""
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    parent = path if folder else path.parent
+    existing = parent
+    while not existing.exists():
+        if existing.is_symlink() or existing == existing.parent:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        ro = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        code = errno.EROFS if ro else errno.EACCES
+        raise OSError(code, os.strerror(code), str(existing))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds.
@@ -126,6 +148,10 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as e:   # name the target, not our temporary file (PyAV's errors name no file at all)
+        if e.errno and (not e.filename or _WRITER.search(os.path.basename(os.fsdecode(e.filename)))):
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -110,6 +110,14 @@ class SceneCache:
         write_text(self.sidecar(key), json.dumps(meta))
         return info
 
+    def prepare(self) -> None:
+        """Create the cache folder (an OSError when it cannot be written) and remove stale temporary files."""
+        from avatar.files import check_target
+
+        check_target(self.dir, folder=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.clean()
+
     def clean(self) -> int:
         """Remove stale temporary files of killed runs (avatar.files.is_stale). Returns how many."""
         from avatar.files import remove_stale
