@@ -1,7 +1,7 @@
 """Scripts -> Presentation: YAML templates, Markdown decks, plain text.
 
     from avatar.script import load, from_text
-    deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, anything else: plain text
+    deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, plain text: .txt or no suffix
     deck = from_text("Hello there. [pause 0.5s] Welcome!")
 
 Every problem with the input raises avatar.errors.AvatarError with one line that names
@@ -16,6 +16,7 @@ from avatar.script.models import Presentation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
+TEXT_SUFFIXES = (".txt", ".text", "")
 
 
 def load(path: str | Path) -> Presentation:
@@ -28,6 +29,10 @@ def load(path: str | Path) -> Presentation:
     if suffix in MARKDOWN_SUFFIXES:
         from avatar.script.markdown import load_markdown
         return load_markdown(path)
+    if suffix not in TEXT_SUFFIXES:
+        from avatar.errors import AvatarError
+        raise AvatarError(f"unsupported script type {suffix!r}", path=path,
+                          hint="use a YAML template (.yaml), a Markdown deck (.md) or plain text (.txt)")
     from avatar.script.text import load_text
     return load_text(path)
 
