@@ -28,7 +28,7 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     g = gcd(int(sr_in), int(sr_out))
-    return resample_poly(audio, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
+    return resample_poly(audio, int(sr_out) // g, int(sr_in) // g).astype(np.float32, copy=False)
 
 
 def to_model_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:

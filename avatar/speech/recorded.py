@@ -89,7 +89,8 @@ def _frame_db(audio: np.ndarray, sr: int) -> np.ndarray:
     k = len(audio) // n
     if k == 0:
         return np.array([20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-12)])
-    rms = np.sqrt(np.mean(audio[: k * n].reshape(k, n) ** 2, axis=1))
+    frames = audio[: k * n].reshape(k, n)                      # a view: no copy of a long recording
+    rms = np.sqrt(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / n)
     return 20 * np.log10(rms + 1e-12)
 
 
@@ -98,7 +99,7 @@ def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarra
     when the recording clips, leading/trailing silence trimmed to KEEP_MARGIN.
     Silent audio -> AvatarError naming `path`."""
     audio = np.asarray(audio, np.float32)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak > 0.99:
         clipped = float(np.mean(np.abs(audio) >= 0.99 * peak))
         if clipped > 0.001:
