@@ -48,7 +48,10 @@ def process_start(pid: int) -> int | None:
             stat = f.read()
     except OSError:
         return None
-    return int(stat[stat.rindex(b")") + 2:].split()[19])   # field 22; the name may hold spaces and ')'
+    try:
+        return int(stat[stat.rindex(b")") + 2:].split()[19])   # field 22; the name may hold spaces and ')'
+    except (ValueError, IndexError):
+        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,7 +60,7 @@ def _owner() -> str:
     parts = [socket.gethostname()]
     for p in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
         try:
-            parts.append(open(p).read().strip() if p.endswith("boot_id") else str(os.stat(p).st_ino))
+            parts.append(Path(p).read_text().strip() if p.endswith("boot_id") else str(os.stat(p).st_ino))
         except OSError:
             parts.append("?")
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:8]
@@ -111,7 +114,7 @@ def _mkstemp_name(name: str) -> bool:
 
 def check_target(path: str | Path, folder: bool = False) -> None:
     """Preflight of an output path (before any heavy work): raises the OSError that writing
-    would raise later (EISDIR, ENOTDIR, EEXIST, EROFS, EACCES), with the path in it. A
+    would raise later (EISDIR, ENOTDIR, EROFS, EACCES), with the path in it. A
     missing folder is fine (it is created). folder: `path` is a folder to write in."""
     path = Path(path)
     if not folder and path.is_dir():

@@ -339,3 +339,22 @@ def test_kill9_then_rerun_gives_the_same_video(reference, tmp_path):
     assert not _temps(cache)                   # ... the next run removes what the dead run left
     assert result.rendered < result.scenes
     assert _video_md5(out) == md5
+
+
+def test_stale_rule_pid_reuse_and_other_owners(tmp_path):
+    from avatar.files import STALE_AGE, is_stale, process_start, writer_tag
+
+    me = os.getpid()
+    tag = writer_tag()
+    owner = tag.rsplit("-", 1)[1]
+    cases = {f".a.{tag}.x1y2z3w4.mp4": False,                                        # this process
+             f".a.tmp{me}-{process_start(me) + 1}-{owner}.x1y2z3w4.mp4": True,       # same pid, another start
+             f".a.tmp{me}-{process_start(me)}-00000000.x1y2z3w4.mp4": False}         # another host: by age
+    for name, stale in cases.items():
+        p = tmp_path / name
+        p.write_bytes(b"x")
+        assert is_stale(p) is stale, name
+    other = tmp_path / f".a.tmp{me}-{process_start(me)}-00000000.x1y2z3w4.mp4"
+    old = time.time() - STALE_AGE - 60
+    os.utime(other, (old, old))
+    assert is_stale(other)
