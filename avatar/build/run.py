@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from avatar.build.cache import SceneCache
 from avatar.build.plan import ScenePlan
 from avatar.build.scene import SceneInfo, execute
+from avatar.errors import AvatarError
 from avatar.progress import ProgressCallback, report
 
 SCENE_MEMORY = 800 * 2 ** 20    # peak memory of one scene worker (bench/bench_pipeline.py: ~600 MB at 1080p)
@@ -156,6 +158,11 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                 for f in as_completed(futs):
                     done[futs[f]] = SceneInfo.from_dict(f.result())
                     report(on_progress, "scenes", len(done), total, cached)
+            except BrokenProcessPool:
+                _stop_workers(ex)
+                raise AvatarError("a scene worker process ended abruptly (killed, or out of memory)",
+                                  hint="finished scenes are cached: run again, with fewer --jobs if memory "
+                                       "is short") from None
             except BaseException:   # (no Future.cancel(): the broken pool then fails on cancelled futures)
                 _stop_workers(ex)
                 raise
