@@ -143,8 +143,11 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent, f".{path.stem}.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{writer_tag()}.",
-                               suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{writer_tag()}.",
+                                   suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+    except OSError as e:   # name the target, not the temporary file that could not be made
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:
