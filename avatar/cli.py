@@ -341,7 +341,7 @@ def _on_signal(signum, frame) -> None:
 
 
 _SIGNALS: list = []
-_interrupted: list[int] = []
+_interrupted: list = []   # signal numbers received, then "reported" once the line is printed
 
 
 def _install_signal_handlers() -> dict:
@@ -368,6 +368,9 @@ def _fail(message: str, code: int) -> None:
 def _stop(signum: int) -> None:
     import signal
 
+    if _interrupted[-1:] == ["reported"]:
+        sys.exit(128 + signum)
+    _interrupted.append("reported")
     name = signal.Signals(signum).name
     print("interrupted" + (f" ({name})" if signum != signal.SIGINT else "") + ": no new output was written",
           file=sys.stderr)
@@ -385,7 +388,12 @@ def main(argv: list[str] | None = None) -> None:
     old = _install_signal_handlers() if threading.current_thread() is threading.main_thread() else {}
     _interrupted.clear()
     try:
-        app(args=argv, prog_name="avatar", standalone_mode=True)
+        try:
+            app(args=argv, prog_name="avatar", standalone_mode=True)
+        except Exception:
+            if _interrupted:   # a library turned the signal into its own error (onnxruntime: "initialization failed")
+                _stop(_interrupted[0])
+            raise
     except AvatarError as e:
         _fail(str(e), e.exit_code)
     except OSError as e:
