@@ -1,8 +1,9 @@
 """Peak memory (RSS) of `avatar say --audio` on long recordings and of `avatar render` on many scenes.
 
   - say --audio on 1, 10 and 60 minutes of speech-like audio (generated: Piper sentences in a
-    shuffled order with pauses of 0.2-1.5 s between them, 16 kHz mono 16-bit WAV, no transcript,
-    so the audio-to-lips model drives the mouth), 256 px output at 10 fps to keep the run short
+    shuffled order with pauses of 0.2-1.5 s between them, 16 kHz mono 16-bit WAV; no transcript,
+    so the audio-to-lips model drives the mouth, or with --transcript its text, so Piper reads it
+    and pocketsphinx aligns it), 256 px output at 10 fps to keep the run short
     (memory does not depend on the frame rate: frames are streamed);
   - render of 2, 20 and 200 tiny scenes (160x96, 8 fps, presenter in a corner), serial (--jobs 1)
     so one process holds everything.
@@ -11,6 +12,7 @@ Each command runs in its own process; its peak RSS is read with getrusage(RUSAGE
 wrapper process that runs nothing else. Target: flat, under 1.5 GB.
 Usage: python bench/bench_memory.py [--quick]     (--quick: 1 and 10 minutes; 2 and 20 scenes)
        python bench/bench_memory.py --minutes 60 --scenes 200   (one case each)
+       python bench/bench_memory.py --minutes 5 --transcript     (the aligned path)
 """
 from __future__ import annotations
 
@@ -50,8 +52,9 @@ def measure(cmd: list[str]) -> dict:
     return out
 
 
-def speech_like(path: Path, minutes: float, seed: int = 0) -> Path:
-    """Piper sentences, shuffled, with pauses between them, up to `minutes` (16 kHz mono WAV)."""
+def speech_like(path: Path, minutes: float, seed: int = 0) -> tuple[Path, str]:
+    """Piper sentences, shuffled, with pauses between them, up to `minutes` (16 kHz mono WAV),
+    and the transcript of the sentences that are whole in it."""
     import numpy as np
     import soundfile as sf
 
@@ -63,15 +66,19 @@ def speech_like(path: Path, minutes: float, seed: int = 0) -> Path:
     clips = [resample(voice.synthesize(s).audio, voice.sample_rate, 16000) for s in SENTENCES]
     rng = np.random.default_rng(seed)
     total = int(minutes * 60 * 16000)
+    said = []
     with sf.SoundFile(str(path), "w", 16000, 1, subtype="PCM_16") as f:
         written = 0
         while written < total:
-            clip = clips[rng.integers(len(clips))] * rng.uniform(0.6, 1.0)
+            k = rng.integers(len(clips))
+            clip = clips[k] * rng.uniform(0.6, 1.0)
             gap = np.zeros(int(rng.uniform(0.2, 1.5) * 16000), np.float32)
             block = np.concatenate([clip, gap])[: total - written]
             f.write(block)
             written += len(block)
-    return path
+            if len(block) >= len(clip):
+                said.append(SENTENCES[k])
+    return path, " ".join(said)
 
 
 def deck(path: Path, scenes: int) -> Path:
@@ -88,6 +95,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 and 10 minutes; 2 and 20 scenes")
     ap.add_argument("--minutes", type=float, action="append", help="recording length(s) to measure")
     ap.add_argument("--scenes", type=int, action="append", help="scene count(s) to measure")
+    ap.add_argument("--transcript", action="store_true",
+                    help="pass the recording's transcript (Piper reads it, pocketsphinx aligns it)")
     args = ap.parse_args()
     minutes = args.minutes or ([] if args.scenes else [1, 10] if args.quick else [1, 10, 60])
     scenes = args.scenes or ([] if args.minutes else [2, 20] if args.quick else [2, 20, 200])
@@ -96,10 +105,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         tmp = Path(tmp)
         for m in minutes:
-            wav = speech_like(tmp / f"rec{m:g}.wav", m)
+            wav, text = speech_like(tmp / f"rec{m:g}.wav", m)
             r = measure(avatar + ["say", "--audio", str(wav), "-o", str(tmp / "say.mp4"), "--size", "256",
-                                  "--fps", "10", "-q"])
-            print(f"say --audio, {m:g} min recording: peak RSS {r['peak_mb']:.0f} MB, "
+                                  "--fps", "10", "-q"] + (["--transcript", text] if args.transcript else []))
+            what = "with its transcript" if args.transcript else "no transcript"
+            print(f"say --audio, {m:g} min recording ({what}): peak RSS {r['peak_mb']:.0f} MB, "
                   f"{r['seconds']:.0f} s (real-time factor {r['seconds'] / (m * 60):.2f})")
             wav.unlink()
         for n in scenes:
