@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from avatar.errors import AvatarError
+from avatar.files import check_target
 from avatar.progress import ProgressCallback, report
 from avatar.script.models import AvatarSpec, Presentation, VoiceSpec
 
@@ -101,6 +102,7 @@ def speak(script: str | Path | Presentation, out: str | Path, *, voice: str | No
     out = Path(out)
     if out.suffix.lower() != ".wav":
         raise AvatarError(f"{out}: the output of speak is a .wav file (e.g. -o narration.wav)")
+    check_target(out)
     return speak_to_files(deck, out, progress=lambda i, n: report(on_progress, "narration", i, n))
 
 
@@ -210,6 +212,7 @@ class Presenter:
         t0 = time.perf_counter()
         out = Path(out)
         _check_say_out(out, transparent)
+        check_target(out)
         clip = self.say(text, audio=audio, transcript=transcript)
         write = write_mp4
         frames = clip.frames
@@ -309,10 +312,12 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise AvatarError(f"{out}: the output of render is an .mp4 file (e.g. -o talk.mp4)")
+    check_target(out)
     if presenter_track is not None:
         from avatar.video.alpha import check_alpha_path
 
         check_alpha_path(Path(presenter_track), "--presenter-track")
+        check_target(Path(presenter_track))
     deck = apply_options(_script_or_text(script), face=face, size=size, fps=fps, preview=preview, badge=badge,
                          loudness=loudness)
     from avatar.build.plan import plan as _plan

@@ -20,6 +20,16 @@ from avatar.types import Cue, Word
 
 _SENTENCE_END = (".", "?", "!", "…", ".\"", "?\"", "!\"", ".”", "?”", "!”", ".)", "?)", "!)")
 _CLAUSE_END = (",", ";", ":", "—", "–")
+# invisible characters that would reorder or hide caption text: zero-width spaces and joiners,
+# the word joiner, the BOM, the soft hyphen, and every bidirectional control (embeddings,
+# overrides, isolates, marks)
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c"
+                               "\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"))
+
+
+def visible(text: str) -> str:
+    """`text` without zero-width and bidirectional control characters."""
+    return text.translate(_INVISIBLE)
 
 
 def _display(words: list[Word], text: str | None) -> list[str]:
@@ -104,11 +114,14 @@ def _wrap_long(token: str, max_chars: int, max_lines: int) -> tuple[str, ...]:
 
 def build_cues(words: list[Word], spec: CaptionSpec | None = None, text: str | None = None) -> list[Cue]:
     """Group timed words into caption cues following `spec` (see module docs)."""
+    from dataclasses import replace
+
     spec = spec or CaptionSpec()
+    words = [replace(w, text=visible(w.text)) for w in words]
     words = [w for w in words if w.text.strip()]
     if not words:
         return []
-    shown = _display(words, text)
+    shown = _display(words, visible(text) if text else text)
     # stretches of speech: a gap longer than max_gap always ends a cue
     runs, start = [], 0
     for i in range(1, len(words) + 1):

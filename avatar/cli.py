@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from avatar.errors import AvatarError
+from avatar.errors import AvatarError, Interrupted
 from avatar.face.cli import face_app
 from avatar.lips.cli import lips_app
 
@@ -411,26 +411,91 @@ app.add_typer(face_app, name="face")   # `avatar face reenact|learn` (avatar.fac
 app.add_typer(lips_app, name="lips")   # `avatar lips train|eval` (avatar.lips.cli; light to import)
 
 
+def _on_signal(signum, frame) -> None:
+    """SIGTERM / SIGHUP / SIGINT: unwind like Ctrl-C (temporary files are removed on the way).
+    A second signal while cleaning up ends the process at once."""
+    import signal
+
+    for s in _SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
+    _interrupted.append(signum)
+    raise Interrupted(signum)
+
+
+_SIGNALS: list = []
+_interrupted: list = []   # signal numbers received, then "reported" once the line is printed
+
+
+def _install_signal_handlers() -> dict:
+    """Route SIGINT/SIGTERM/SIGHUP to _on_signal; returns the previous handlers."""
+    import signal
+
+    _SIGNALS[:] = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s in _SIGNALS:
+        if old[s] is not signal.SIG_IGN:   # keep `nohup`'s ignored SIGHUP ignored
+            signal.signal(s, _on_signal)
+    return old
+
+
+def _fail(message: str, code: int) -> None:
+    if Verbosity.verbose:
+        import traceback
+
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _stop(signum: int) -> None:
+    import signal
+
+    if _interrupted[-1:] == ["reported"]:
+        sys.exit(128 + signum)
+    _interrupted.append("reported")
+    name = signal.Signals(signum).name
+    print("interrupted" + (f" ({name})" if signum != signal.SIGINT else "") + ": no new output was written",
+          file=sys.stderr)
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """The command line. The one place where errors become one-line messages (exit 2): input
+    errors (AvatarError) and operating-system errors (disk full, permissions, a folder where a
+    file should be ...); signals end the run as Ctrl-C does (exit 128 + signal number)."""
     import os
+    import signal
+    import threading
 
     # numpy's OpenBLAS threads spin in sched_yield between the small per-frame linear algebra
     # calls (a quarter of a 2-core render went there, as system time); one thread computes the
     # same numbers. Set before numpy loads (nothing imports it before this); the caller's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     setup_logging()
+    old = _install_signal_handlers() if threading.current_thread() is threading.main_thread() else {}
+    _interrupted.clear()
     try:
-        app(args=argv, prog_name="avatar", standalone_mode=True)
+        try:
+            app(args=argv, prog_name="avatar", standalone_mode=True)
+        except Exception:
+            if _interrupted:   # a library turned the signal into its own error (onnxruntime: "initialization failed")
+                _stop(_interrupted[0])
+            raise
     except AvatarError as e:
-        if Verbosity.verbose:
-            import traceback
+        _fail(str(e), e.exit_code)
+    except OSError as e:
+        from avatar.errors import os_error_message
 
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted: no output was written", file=sys.stderr)
-        sys.exit(130)
+        _fail(os_error_message(e), 2)
+    except KeyboardInterrupt as e:   # raised outside the command (typer turns it into exit 130 inside)
+        _stop(getattr(e, "signum", None) or (_interrupted or [2])[0])
+    except SystemExit as e:
+        if _interrupted or e.code == 130:
+            _stop((_interrupted or [2])[0])
+        raise
+    finally:
+        for s, handler in old.items():   # main() called in-process (tests) leaves the handlers as they were
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":  # python -m avatar.cli

@@ -7,7 +7,10 @@
 Layout: ROOT/scenes/KEY.mp4 and ROOT/scenes/KEY.json. The sidecar is written after the
 segment, atomically, and records the segment's size and sha256, the plan it was made from
 and the scene's facts (duration, word times). A segment whose sidecar is missing, unreadable
-or does not match it is discarded and rendered again.
+or does not match it (size, sha256), or that fails to open or has another frame count or
+duration than its sidecar records, is discarded and rendered again with a one-line warning.
+Stale temporary files of killed runs are removed by avatar.files' lock-free rule (their
+writer's pid and start time are in their names).
 """
 from __future__ import annotations
 
@@ -65,15 +68,23 @@ class SceneCache:
         seg, side = self.segment(key), self.sidecar(key)
         if not side.exists():
             return None
+        problem = None
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
-            ok = (meta.get("version") == SIDECAR_VERSION and seg.stat().st_size == meta["size"]
-                  and file_digest(seg) == meta["sha256"])
-            info = SceneInfo.from_dict(meta["info"]) if ok else None
-        except (OSError, ValueError, KeyError, TypeError):
-            info = None
-        if info is None:
-            warnings.warn(f"cached scene {key} failed its check and is rendered again", stacklevel=2)
+            if meta.get("version") != SIDECAR_VERSION:
+                problem = "an older sidecar version"
+            elif seg.stat().st_size != meta["size"]:
+                problem = f"size {seg.stat().st_size} bytes, {meta['size']} recorded"
+            elif file_digest(seg) != meta["sha256"]:
+                problem = "its content digest differs from the recorded one"
+            info = SceneInfo.from_dict(meta["info"])
+            problem = problem or _playable(seg, info)
+        except FileNotFoundError:
+            problem = "the segment is missing"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            problem = f"unreadable sidecar ({type(e).__name__})"
+        if problem:
+            warnings.warn(f"cached scene {key} failed its check ({problem}) and is rendered again", stacklevel=2)
             self.discard(key)
             return None
         now = time.time()
@@ -98,6 +109,20 @@ class SceneCache:
                 "info": info.to_dict(), "plan": plan.keyed()}
         write_text(self.sidecar(key), json.dumps(meta))
         return info
+
+    def prepare(self) -> None:
+        """Create the cache folder (an OSError when it cannot be written) and remove stale temporary files."""
+        from avatar.files import check_target
+
+        check_target(self.dir, folder=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.clean()
+
+    def clean(self) -> int:
+        """Remove stale temporary files of killed runs (avatar.files.is_stale). Returns how many."""
+        from avatar.files import remove_stale
+
+        return remove_stale(self.dir, ".")
 
     def discard(self, key: str) -> None:
         for p in (self.sidecar(key), self.segment(key)):
@@ -150,6 +175,26 @@ class SceneCache:
         if self.root.is_dir():
             shutil.rmtree(self.root)
         return info.segments, info.bytes
+
+
+def _playable(seg: Path, info) -> str | None:
+    """Why the segment cannot be served (None when it can): it must open, with one video and
+    one audio stream whose header frame count and duration match the sidecar's. Reads the
+    container header only (no decoding)."""
+    import av
+
+    try:
+        with av.open(str(seg)) as c:
+            if not c.streams.video or not c.streams.audio:
+                return "a stream is missing"
+            v = c.streams.video[0]
+            frames = v.frames
+            seconds = float(v.duration * v.time_base) if v.duration else 0.0
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        return f"it does not open ({type(e).__name__})"
+    if frames != info.frames or abs(seconds - info.duration) > 1.5 * info.duration / max(info.frames, 1):
+        return f"{frames} frames / {seconds:.2f} s, {info.frames} / {info.duration:.2f} s recorded"
+    return None
 
 
 # --------------------------------------------------------------------------- option parsing

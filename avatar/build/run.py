@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from avatar.build.cache import SceneCache
 from avatar.build.plan import ScenePlan
 from avatar.build.scene import SceneInfo, execute
+from avatar.errors import AvatarError
 from avatar.progress import ProgressCallback, report
 
 SCENE_MEMORY = 950 * 2 ** 20    # peak memory of one scene worker (850-950 MB at 1080p, bench/bench_speed.py)
@@ -67,18 +69,77 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
     """Worker entry point: one plan (JSON) -> its segment in the cache. Returns SceneInfo as a dict."""
     plan = ScenePlan.from_json(plan_json)
     cache = SceneCache(cache_root)
-    return cache.put(plan, lambda tmp: execute(plan, tmp)).to_dict()
+    _busy.append(plan.key)
+    try:
+        return cache.put(plan, lambda tmp: execute(plan, tmp)).to_dict()
+    except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
+        os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
+    finally:
+        _busy.clear()
 
 
-def _init_worker() -> None:
+_busy: list[str] = []   # in a worker: the scene it is rendering now
+
+
+def _on_signal(signum, frame) -> None:
+    """In a worker: while rendering, unwind (temporary files removed); idle, just end."""
+    from avatar.errors import Interrupted
+
+    if not _busy:
+        os._exit(128 + signum)
+    raise Interrupted(signum)
+
+
+def _watch_parent(pid: int, start: int | None) -> None:
+    """In a worker: SIGTERM to itself once the rendering process is gone (killed with -9), so an
+    orphan never goes on rendering the scenes still queued."""
+    import signal
+    import time
+
+    from avatar.files import process_start
+
+    while process_start(pid) == start and (start is not None or _alive(pid)):
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _init_worker(parent: int, parent_start: int | None) -> None:
+    import signal
+    import threading
+
     import cv2
 
     cv2.setNumThreads(1)   # one scene per core: no thread pools fighting over the same cores
+    for s in (signal.SIGTERM, signal.SIGINT):   # stopped by the parent or Ctrl-C: unwind, removing temporary files
+        signal.signal(s, _on_signal)
+    threading.Thread(target=_watch_parent, args=(parent, parent_start), daemon=True).start()
+
+
+def _stop_workers(ex: ProcessPoolExecutor) -> None:
+    """SIGTERM to every worker (each removes its temporary files and exits), then wait for them.
+    Python 3.11's pool has no public way to stop running tasks, hence the private `_processes`."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=30)
 
 
 def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, use_cache: bool = True,
         on_progress: ProgressCallback | None = None) -> tuple[list[SceneInfo], int]:
     """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered)."""
+    cache.prepare()   # in this process, before any worker starts: a cache that cannot be written fails here
     done, todo = pending(plans, cache, use_cache)
     total = len(done) + len(todo)
     cached = f"{len(done)} cached" if done else ""
@@ -91,15 +152,23 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
         # one thread per worker, set before the forkserver starts and the workers import numpy
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as ex:
+        from avatar.files import process_start
+
+        me = os.getpid()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(me, process_start(me))) as ex:
             futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in todo.items()}
             try:
                 for f in as_completed(futs):
                     done[futs[f]] = SceneInfo.from_dict(f.result())
                     report(on_progress, "scenes", len(done), total, cached)
-            except BaseException:
-                for f in futs:
-                    f.cancel()
+            except BrokenProcessPool:
+                _stop_workers(ex)
+                raise AvatarError("a scene worker process ended abruptly (killed, or out of memory)",
+                                  hint="finished scenes are cached: run again, with fewer --jobs if memory "
+                                       "is short") from None
+            except BaseException:   # (no Future.cancel(): the broken pool then fails on cancelled futures)
+                _stop_workers(ex)
                 raise
     else:
         for key, p in todo.items():

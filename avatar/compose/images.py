@@ -7,18 +7,14 @@ from avatar.errors import AvatarError
 
 
 def load_image(path: Path, *, field: str = "image"):
-    """Open a PNG/JPEG/WebP as an RGBA Pillow image (EXIF orientation applied)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """Open a PNG/JPEG/WebP as an RGBA Pillow image (EXIF orientation applied; bounded size, see avatar.limits)."""
+    from avatar.limits import open_image
 
     path = Path(path)
     if not path.is_file():
         raise AvatarError(f"image not found: {path}", field=field, hint="check the path (relative to the script's folder)")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGBA")
-    except (UnidentifiedImageError, OSError) as e:
-        raise AvatarError(f"cannot read image: {e}", path=path, field=field, hint="use PNG, JPEG or WebP") from None
+    with open_image(path, field=field, hint="use PNG, JPEG or WebP") as im:
+        return im.convert("RGBA")
 
 
 def fit_image(im, size: tuple[int, int], mode: str = "fit"):

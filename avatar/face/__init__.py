@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
 import warnings
 from pathlib import Path
 
@@ -27,24 +26,22 @@ BOX_MARGIN = 1.9          # face box side / largest side of the landmark boundin
 
 
 def read_photo(path: str | Path, data: bytes | None = None) -> np.ndarray:
-    """The photo as (H, W, 3) uint8 RGB, EXIF orientation applied; AvatarError if unreadable.
+    """The photo as (H, W, 3) uint8 RGB, EXIF orientation applied, decoded at most
+    avatar.limits.IMAGE_SIDE px on its longest side; AvatarError if unreadable or too large.
     data: the file's bytes when the caller has already read them (decoded instead of `path`)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image
+
+    from avatar.limits import open_image
 
     path = Path(path)
     if data is None and not path.is_file():
         raise AvatarError("photo not found", path=path, hint="check the avatar photo path")
-    try:
-        with Image.open(path if data is None else io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
-            return np.asarray(im.convert("RGB")).copy()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise AvatarError(f"not a readable image ({type(e).__name__})", path=path,
-                          hint="use a JPEG, PNG or WebP photo") from None
+    with open_image(path, data, hint="use a JPEG, PNG or WebP photo") as im:
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        return np.asarray(im.convert("RGB")).copy()
 
 
 def estimate_yaw(lm: np.ndarray) -> float:
@@ -119,6 +116,21 @@ def _mesh(image: np.ndarray) -> list[np.ndarray]:
             for f in res.multi_face_landmarks or []]
 
 
+def _small_face(image: np.ndarray) -> float | None:
+    """Width in px of the largest face MediaPipe's full-range face detector finds (it sees faces
+    far smaller than the mesh needs), None when there is none: tells "too small" from "no face"."""
+    import mediapipe as mp
+
+    from avatar.face.quiet import native_quiet
+
+    small, scale = _downscale(image)
+    with native_quiet(), mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                   min_detection_confidence=0.5) as fd:
+        res = fd.process(np.ascontiguousarray(small))
+    widths = [d.location_data.relative_bounding_box.width * small.shape[1] / scale for d in res.detections or []]
+    return max(widths) if widths else None
+
+
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:
     """All faces as (478, 3) float32 meshes in pixels of `image`, largest first.
 
@@ -178,6 +190,11 @@ def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
         raise AvatarError(f"unknown face detector {detector!r}", path=path,
                           hint="use 'mediapipe' or 'face-alignment'")
     if not faces:
+        small = _small_face(image) if detector == "mediapipe" else None
+        if small:
+            raise AvatarError(f"the face is too small (about {small:.0f} px wide) to animate", path=path,
+                              hint="use a larger or closer photo of the face (at least about "
+                                   f"{MIN_EYE_DISTANCE * 2.5:.0f} px wide)")
         raise AvatarError("no face found in the photo", path=path,
                           hint="use a clear, front-facing photo of one person")
     if face_index < 0 or face_index >= len(faces):

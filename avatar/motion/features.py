@@ -70,23 +70,33 @@ def power_spectrogram(audio16k: np.ndarray, block: int = 6000) -> np.ndarray:
 
 
 def _power_blocks(audio16k: np.ndarray, block: int):
-    """Power spectrum in blocks of `block` frames (long audio never builds one big frame matrix)."""
+    """Power spectrum in blocks of `block` frames (long audio never builds one big frame matrix,
+    nor a padded copy of itself: each block pads only its own samples)."""
     a = np.asarray(audio16k, np.float32)
     n = n_frames_for(len(a))
-    pad = np.zeros(len(a) + 2 * (N_FFT // 2) + HOP, np.float32)
-    pad[N_FFT // 2: N_FFT // 2 + len(a)] = a
-    frames = np.lib.stride_tricks.sliding_window_view(pad, N_FFT)[::HOP][:n]   # a view, no copy
+    half = N_FFT // 2
     window = _window()
     for s in range(0, n, block):
-        spec = np.fft.rfft(frames[s:s + block] * window, axis=-1)
+        e = min(n, s + block)
+        lo, hi = s * HOP - half, (e - 1) * HOP - half + N_FFT      # samples of frames s..e-1 (centred)
+        local = np.zeros(hi - lo, np.float32)
+        a0, a1 = max(lo, 0), min(hi, len(a))
+        if a1 > a0:
+            local[a0 - lo:a1 - lo] = a[a0:a1]
+        frames = np.lib.stride_tricks.sliding_window_view(local, N_FFT)[::HOP][:e - s]   # a view, no copy
+        spec = np.fft.rfft(frames * window, axis=-1)
         yield (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
 
 
 def log_mel(audio16k: np.ndarray) -> np.ndarray:
     """(T, N_MELS) natural-log mel power, floored at LOG_FLOOR (computed in blocks: flat memory)."""
     fb = mel_filterbank()
-    return np.concatenate([np.log(np.maximum(p @ fb, LOG_FLOOR)).astype(np.float32)
-                           for p in _power_blocks(audio16k, 6000)])
+    out = np.empty((n_frames_for(len(audio16k)), fb.shape[1]), np.float32)
+    row = 0
+    for p in _power_blocks(audio16k, 6000):
+        out[row:row + len(p)] = np.log(np.maximum(p @ fb, LOG_FLOOR))
+        row += len(p)
+    return out
 
 
 def normalize(feats: np.ndarray) -> np.ndarray:
@@ -100,7 +110,10 @@ def normalize(feats: np.ndarray) -> np.ndarray:
     speech = f[energy >= np.median(energy)]
     mu = speech.mean(axis=0, keepdims=True)
     sd = float(speech.std()) + 1e-3
-    return np.clip((f - mu) / sd, -8.0, 8.0).astype(np.float32)
+    del speech
+    out = f - mu                       # one copy; the rest in place
+    out /= sd
+    return np.clip(out, -8.0, 8.0, out=out)
 
 
 def model_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:

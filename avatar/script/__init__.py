@@ -2,7 +2,7 @@
 
     from avatar.script import load, from_text
     deck = load("talk.yaml")        # .yaml/.yml template, .md/.markdown deck, .pptx/.odp/.ppt deck
-                                    # (avatar.script.deck), anything else: plain text
+                                    # (avatar.script.deck), plain text: .txt or no suffix
     deck = from_text("Hello there. [pause 0.5s] Welcome!")
 
 Every problem with the input raises avatar.errors.AvatarError with one line that names
@@ -18,6 +18,7 @@ from avatar.script.models import Presentation
 YAML_SUFFIXES = (".yaml", ".yml")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 DECK_SUFFIXES = (".pptx", ".odp", ".ppt")      # LibreOffice renders them (avatar.script.deck)
+TEXT_SUFFIXES = (".txt", ".text", "")
 
 
 def load(path: str | Path) -> Presentation:
@@ -33,6 +34,11 @@ def load(path: str | Path) -> Presentation:
     if suffix in DECK_SUFFIXES:
         from avatar.script.deck import load_deck
         return load_deck(path)
+    if suffix not in TEXT_SUFFIXES:
+        from avatar.errors import AvatarError
+        raise AvatarError(f"unsupported script type {suffix!r}", path=path,
+                          hint="use a YAML template (.yaml), a Markdown deck (.md), a slide deck (.pptx, .odp, "
+                               ".ppt) or plain text (.txt)")
     from avatar.script.text import load_text
     return load_text(path)
 

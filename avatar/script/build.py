@@ -73,9 +73,16 @@ def file_title(path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
-    """The script's text, or an AvatarError saying why it can't be read."""
+    """The script's text, or an AvatarError saying why it can't be read (or is too large)."""
+    from avatar.limits import MAX_SCRIPT_BYTES
+
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCRIPT_BYTES + 1)
+        if len(data) > MAX_SCRIPT_BYTES:
+            raise AvatarError(f"the script is larger than {MAX_SCRIPT_BYTES // 2 ** 20} MB", path=path,
+                              hint="split it into several scripts")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise AvatarError("script file not found", path=path, hint="check the path") from None
     except IsADirectoryError:
@@ -203,6 +210,7 @@ def build(data: Any, locs: Locs, source: Path | str | None, default: Loc,
     if "source" in data:
         raise fail("is set by the loader, not the script", locs, ("source",), default, hint="remove it")
     _scene_overrides(data, locs)
+    _check_size(data, locs, default)
     try:
         pres = Presentation.model_validate(data)
     except ValidationError as e:
@@ -212,6 +220,23 @@ def build(data: Any, locs: Locs, source: Path | str | None, default: Loc,
     if source is not None:
         pres.source = Path(source)
     return pres
+
+
+def _check_size(data: dict, locs: Locs, default: Loc) -> None:
+    """At most MAX_SCENES scenes and MAX_NARRATION_CHARS of narration per scene (avatar.limits)."""
+    from avatar.limits import MAX_NARRATION_CHARS, MAX_SCENES
+
+    scenes = data.get("scenes")
+    if not isinstance(scenes, list):
+        return
+    if len(scenes) > MAX_SCENES:
+        raise fail(f"{len(scenes)} scenes: at most {MAX_SCENES} are supported", locs, ("scenes",), default,
+                   hint="split the presentation into several scripts")
+    for i, scene in enumerate(scenes):
+        text = scene.get("narration") if isinstance(scene, dict) else None
+        if isinstance(text, str) and len(text) > MAX_NARRATION_CHARS:
+            raise fail(f"{len(text)} characters: at most {MAX_NARRATION_CHARS} per scene", locs,
+                       ("scenes", i, "narration"), default, hint="split it into several scenes")
 
 
 def _scene_overrides(data: dict, locs: Locs) -> None:
@@ -322,7 +347,7 @@ def _check_narration(pres: Presentation, locs: Locs, default: Loc, texts: dict[s
         try:
             segments = markup.parse(scene.narration)
         except markup.MarkupError as e:
-            file, line = _markup_line(scene.narration, where(locs, at, default), texts)
+            file, line = _markup_line(e.fragment, where(locs, at, default), texts)
             raise AvatarError(str(e), path=file, line=line, field=field_name(at)) from None
         if scene.slide is not None and scene.slide.reveal:
             n_next = sum(isinstance(s, markup.Marker) and s.name == "next" for s in segments)
@@ -332,16 +357,9 @@ def _check_narration(pres: Presentation, locs: Locs, default: Loc, texts: dict[s
                            locs, at, default, hint=f"one [next] per {what}")
 
 
-def _markup_line(narration: str, loc: Loc, texts: dict[str, str]) -> Loc:
-    """The line of the first bad [tag]: searched in the file from the narration's line on."""
+def _markup_line(bad: str | None, loc: Loc, texts: dict[str, str]) -> Loc:
+    """The line of the bad markup `bad`: searched in the file from the narration's line on."""
     file, line = loc
-    bad = None
-    for m in markup._TAG.finditer(narration):
-        try:
-            markup.parse(m.group(0))
-        except markup.MarkupError:
-            bad = m.group(0)
-            break
     lines = texts.get(file, "").splitlines()
     if bad:
         for n in range(max(line, 1) - 1, len(lines)):

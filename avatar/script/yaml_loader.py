@@ -109,13 +109,7 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Any, Locs]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        for event in YAML(typ="rt").parse(io.StringIO(text)):
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                shown = str(tag).replace("tag:yaml.org,2002:", "!!")
-                raise AvatarError(f"YAML tags are not allowed ({shown})", path=file,
-                                  line=event.start_mark.line + 1 + line_offset,
-                                  hint="remove the tag and write a plain value")
+        _check_events(YAML(typ="rt").parse(io.StringIO(text)), file, line_offset)
         tree = YAML(typ="rt").load(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -131,6 +125,45 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Any, Locs]:
     data = _plain(tree, file, line_offset, (), locs)
     locs.setdefault((), (file, 1 + line_offset))
     return data, locs
+
+
+def _check_events(events, file: str, line_offset: int) -> None:
+    """One pass over the parser's events, before anything is built: tags are refused, and so
+    are nesting deeper than MAX_YAML_DEPTH and more than MAX_YAML_NODES values once every
+    alias is expanded (an alias bomb is a few lines that expand to billions of values)."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
+    from avatar.limits import MAX_YAML_DEPTH, MAX_YAML_NODES
+
+    sizes: dict[str, int] = {}          # anchor -> values it expands to
+    stack: list[list] = [[0, None]]     # open collections: [values so far, anchor]
+    for event in events:
+        line = event.start_mark.line + 1 + line_offset if event.start_mark is not None else None
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+            raise AvatarError(f"YAML tags are not allowed ({shown})", path=file, line=line,
+                              hint="remove the tag and write a plain value")
+        if isinstance(event, CollectionStartEvent):
+            stack.append([1, event.anchor])
+            if len(stack) - 1 > MAX_YAML_DEPTH:
+                raise AvatarError(f"nested more than {MAX_YAML_DEPTH} levels deep", path=file, line=line,
+                                  hint="a presentation needs a few levels; check the indentation")
+            continue
+        if isinstance(event, CollectionEndEvent):
+            n, anchor = stack.pop()
+        elif isinstance(event, AliasEvent):
+            n, anchor = sizes.get(event.anchor, 1), None
+        elif isinstance(event, NodeEvent):   # a scalar
+            n, anchor = 1, event.anchor
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = n
+        stack[-1][0] += n
+        if stack[0][0] + sum(c[0] for c in stack[1:]) > MAX_YAML_NODES:
+            raise AvatarError(f"more than {MAX_YAML_NODES} values once its aliases (*name) are expanded",
+                              path=file, line=line, hint="use fewer or smaller anchors and aliases")
 
 
 def _plain(node: Any, file: str, off: int, path: tuple, locs: Locs) -> Any:

@@ -88,12 +88,19 @@ def join(speeches: list[Speech]) -> Speech:
 
 
 def save_wav(path: str | Path, speech: Speech) -> Path:
-    """Write 16-bit PCM WAV atomically (temp file + rename)."""
-    import soundfile as sf
+    """Write 16-bit PCM WAV atomically (temp file + rename). Python's own file writes, so a
+    full disk is an OSError (ENOSPC) naming the file, not a bare libsndfile "System error"."""
+    import wave
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(speech.audio, -1.0, 1.0), speech.sample_rate, subtype="PCM_16", format="WAV")
+    audio = np.asarray(speech.audio)
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(int(speech.sample_rate))
+        for i in range(0, len(audio), 1 << 16):   # in blocks: no full-length int16 copy
+            w.writeframes(np.rint(np.clip(audio[i:i + (1 << 16)], -1.0, 1.0) * 32767).astype("<i2").tobytes())
     return path
 
 

@@ -32,12 +32,38 @@ Segment = str | Pause | Marker
 
 
 class MarkupError(ValueError):
-    """Bad markup; the message says what was found and how to write it."""
+    """Bad markup; the message says what was found and how to write it. `fragment`: the
+    offending text as written (to find its line in the file)."""
+
+    def __init__(self, message: str, fragment: str | None = None):
+        super().__init__(message)
+        self.fragment = fragment
+
+
+def _unbalanced(text: str) -> None:
+    """A '[' with no ']' (or a ']' with no '[') outside the tags: an error, never spoken."""
+    depth, start = 0, 0
+    for i, c in enumerate(text):
+        if c == "[":
+            if depth:
+                break
+            depth, start = 1, i
+        elif c == "]":
+            if not depth:
+                raise MarkupError("a ']' without its '[': write markup as [pause 0.5s] or [next]",
+                                  text[max(0, i - 20):i + 1].strip())
+            depth = 0
+    else:
+        if not depth:
+            return
+    frag = text[start:start + 30].split("\n")[0].strip()
+    raise MarkupError(f"unclosed '{frag}': close it with ']', e.g. [pause 1s]", frag)
 
 
 def parse(narration: str) -> list[Segment]:
     out: list[Segment] = []
     pos = 0
+    _unbalanced(narration)
     for m in _TAG.finditer(narration):
         text = narration[pos:m.start()]
         if text.strip():
@@ -51,12 +77,12 @@ def parse(narration: str) -> list[Segment]:
         if pm:
             secs = float(pm.group(1)) / (1000.0 if (pm.group(2) or "s").lower() == "ms" else 1.0)
             if secs > MAX_PAUSE:
-                raise MarkupError(f"[{body}] is longer than {MAX_PAUSE:g}s: use a shorter pause")
+                raise MarkupError(f"[{body}] is longer than {MAX_PAUSE:g}s: use a shorter pause", m.group(0))
             out.append(Pause(secs))
             continue
         if body.lower().startswith("pause"):
-            raise MarkupError(f"bad duration in [{body}]: write it as [pause 0.5s] or [pause 500ms]")
-        raise MarkupError(f"unknown markup [{body}]: use [pause 0.5s], [pause 500ms] or [next]")
+            raise MarkupError(f"bad duration in [{body}]: write it as [pause 0.5s] or [pause 500ms]", m.group(0))
+        raise MarkupError(f"unknown markup [{body}]: use [pause 0.5s], [pause 500ms] or [next]", m.group(0))
     tail = narration[pos:]
     if tail.strip():
         out.append(tail)

@@ -38,7 +38,10 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise AvatarError("audio file not found", path=path, hint="check the voice.audio path")
+    from avatar.limits import MAX_RECORDING_SECONDS, check_recording
+
     chunks: list[np.ndarray] = []
+    samples = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -46,23 +49,34 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
                                   hint="give a WAV, MP3, FLAC or M4A recording")
             stream = container.streams.audio[0]
             sr = int(stream.codec_context.sample_rate or stream.sample_rate)
+            if container.duration:   # from the header: refused before decoding
+                check_recording(container.duration / 1e6, path)
             # planar float, channels kept; mono = plain channel average (no gain above 1)
             resampler = av.AudioResampler(format="fltp", rate=sr)
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().mean(axis=0))
+                    chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+                    samples += chunks[-1].size
+                if samples > (MAX_RECORDING_SECONDS + 1) * sr:   # a header that lied about the length
+                    check_recording(samples / sr, path)
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().mean(axis=0))
+                chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
     except AvatarError:
         raise
     except Exception as exc:  # PyAV raises many error types for broken files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AvatarError(f"cannot decode audio ({first})", path=path,
                           hint="is it a valid WAV/MP3/FLAC/M4A file?") from None
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    del chunks
     if len(audio) == 0 or sr <= 0:
         raise AvatarError("the audio stream is empty", path=path, hint="record some narration")
-    return np.nan_to_num(audio), sr
+    bad = ~np.isfinite(audio)
+    if bad.any():   # float WAVs can hold NaN / Inf: silence them (in place)
+        warnings.warn(f"{path}: {int(bad.sum())} invalid samples (NaN or infinite) replaced by silence",
+                      stacklevel=3)
+        audio[bad] = 0.0
+    return audio, sr
 
 
 def _hop(sr: int) -> int:
@@ -75,7 +89,8 @@ def _frame_db(audio: np.ndarray, sr: int) -> np.ndarray:
     k = len(audio) // n
     if k == 0:
         return np.array([20 * np.log10(np.sqrt(np.mean(audio ** 2)) + 1e-12)])
-    rms = np.sqrt(np.mean(audio[: k * n].reshape(k, n) ** 2, axis=1))
+    frames = audio[: k * n].reshape(k, n)                      # a view: no copy of a long recording
+    rms = np.sqrt(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / n)
     return 20 * np.log10(rms + 1e-12)
 
 
@@ -84,7 +99,7 @@ def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarra
     when the recording clips, leading/trailing silence trimmed to KEEP_MARGIN.
     Silent audio -> AvatarError naming `path`."""
     audio = np.asarray(audio, np.float32)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak > 0.99:
         clipped = float(np.mean(np.abs(audio) >= 0.99 * peak))
         if clipped > 0.001:
@@ -96,7 +111,7 @@ def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarra
     if loud < SILENCE_DB:
         raise AvatarError(f"the recording is silent (loudest part {loud:.0f} dBFS)", path=path,
                           hint="check the microphone level or the file")
-    active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]
+    active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]   # not empty: loud >= SILENCE_DB
     hop = _hop(sr)
     start = max(0, active[0] * hop - int(KEEP_MARGIN * sr))
     end = min(len(audio), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))

@@ -76,6 +76,69 @@ def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
     return resample(audio, rate, out_rate)
 
 
+class _AudioStream:
+    """Audio (as write_mp4 takes it) read out at `out_rate` in blocks: converted and resampled
+    one second at a time through one libswresample context, so memory stays flat whatever the
+    length. Past the end it reads silence."""
+
+    BLOCK = 1.0   # seconds of input per resampling step
+
+    def __init__(self, audio: np.ndarray, rate: int, out_rate: int):
+        a = np.asarray(audio)
+        if a.ndim == 1:
+            a = a[None, :]
+        elif a.ndim == 2:
+            if not (a.shape[1] > 2 and a.shape[0] <= 2):   # (n, c), not already (c, n)
+                a = a.T
+        else:
+            raise ValueError(f"audio must be (samples,) or (samples, channels), got shape {a.shape}")
+        self.src, self.rate, self.out_rate = a[:2], int(rate), int(out_rate)
+        self.channels = self.src.shape[0]
+        self.length = int(round(self.src.shape[1] * self.out_rate / self.rate))   # samples at out_rate
+        self.pos = 0                      # input samples consumed
+        self.buf = np.zeros((self.channels, 0), np.float32)
+        self.resampler = None
+        self.flushed = False
+
+    def _more(self) -> bool:
+        """Resample the next input block into buf; False once everything is out."""
+        import av
+
+        if self.flushed:
+            return False
+        layout = "mono" if self.channels == 1 else "stereo"
+        if self.resampler is None and self.rate != self.out_rate:
+            self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=self.out_rate)
+        step = max(1, int(self.BLOCK * self.rate))
+        block = _as_audio(self.src[:, self.pos:self.pos + step]) if self.pos < self.src.shape[1] else None
+        self.pos += step
+        if self.resampler is None:   # same rate: no resampling
+            if block is None:
+                self.flushed = True
+                return False
+            out = [block]
+        elif block is None:
+            out = [f.to_ndarray() for f in self.resampler.resample(None)]
+            self.flushed = True
+        else:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T).reshape(1, -1), format="flt",
+                                               layout=layout)
+            frame.sample_rate = self.rate
+            out = [f.to_ndarray() for f in self.resampler.resample(frame)]
+        self.buf = np.concatenate([self.buf, *out], axis=1).astype(np.float32, copy=False)
+        return True
+
+    def read(self, n: int) -> np.ndarray:
+        """The next n samples (c, n) float32 at out_rate (silence past the end)."""
+        n = max(0, int(n))
+        while self.buf.shape[1] < n and self._more():
+            pass
+        out, self.buf = self.buf[:, :n], self.buf[:, n:]
+        if out.shape[1] < n:
+            out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
+        return out
+
+
 class _AudioTrack:
     """An AAC stream fed with (c, n) float32 blocks at AUDIO_RATE; encodes whole 1024-sample frames."""
 
@@ -175,7 +238,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
     if audio is not None:
         if not sample_rate:
             raise ValueError("write_mp4: sample_rate is required with audio")
-        track_audio = _resample(_as_audio(audio), int(sample_rate), AUDIO_RATE)
+        track_audio = _AudioStream(audio, int(sample_rate), AUDIO_RATE)   # resampled as it is encoded
     with atomic_path(path) as tmp, closing(_ahead(frames, ahead)) as it:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as out:
             _set_metadata(out, metadata)
@@ -197,7 +260,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                     vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
                     vs.codec_context.color_range = 1     # limited ("tv") range
                     if audio is not None:
-                        track = _AudioTrack(out, track_audio.shape[0])
+                        track = _AudioTrack(out, track_audio.channels)
                 if frame.shape[0] != h or frame.shape[1] != w:
                     if frame.shape[0] < h or frame.shape[1] < w or frame.shape[0] > h + 1 or frame.shape[1] > w + 1:
                         raise ValueError(f"write_mp4: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
@@ -207,19 +270,19 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                 last = frame
                 n += 1
                 if track is not None:   # keep the audio interleaved with the video
-                    track.push(track_audio[:, track.pushed:int(round(n * AUDIO_RATE / rate))])
+                    track.push(track_audio.read(int(round(n * AUDIO_RATE / rate)) - track.pushed))
                 if progress is not None:
                     progress(n)
             if vs is None:
                 raise ValueError("write_mp4: no frames")
             if track is not None:
-                needed = max(1, int(round(track_audio.shape[1] / AUDIO_RATE * rate)))
+                needed = max(1, int(round(track_audio.length / AUDIO_RATE * rate)))
                 while n < needed:   # audio outlasts the frames: hold the last frame
                     _encode_video(out, vs, last, n)
                     n += 1
                     if progress is not None:
                         progress(n)
-                track.push(_fit_audio(track_audio, int(round(n * AUDIO_RATE / rate)))[:, track.pushed:])
+                track.push(track_audio.read(int(round(n * AUDIO_RATE / rate)) - track.pushed))   # cut or padded
                 track.finish()
             out.mux(vs.encode(None))
             if chapters:

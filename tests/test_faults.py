@@ -1,0 +1,360 @@
+"""Fault injection: a broken cache, a full disk, unwritable and wrong-type paths, signals and
+kill -9. Each fault ends in a clean one-line error (exit 2) or a correct video, and never
+leaves a temporary file behind."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.cli import main
+
+DECK = """\
+title: Faults
+size: 160x96
+fps: 8
+transition: cut
+captions: {burn: false}
+avatar: {layout: none}
+scenes:
+  - narration: "One small scene."
+  - narration: "Another small scene."
+  - narration: "A third small scene here."
+"""
+LONG_DECK = DECK.replace("avatar: {layout: none}", "avatar: {layout: pip, motion: phonemes}") + "".join(
+    f'  - narration: "Scene {i} goes on for a while, with enough words to take a few seconds to render."\n'
+    for i in range(4, 9))
+
+
+def _video_md5(path: Path) -> str:
+    """md5 of the video stream's packets (the container's tags may differ, the pictures may not)."""
+    import av
+
+    h = hashlib.md5()
+    with av.open(str(path)) as c:
+        for pkt in c.demux(video=0):
+            if pkt.size:
+                h.update(bytes(pkt))
+    return h.hexdigest()
+
+
+def _same_pictures(a: Path, b: Path) -> None:
+    """The same number of frames and the same pictures (within encoder noise)."""
+    from avatar.video import read_frames
+
+    fa, fb = list(read_frames(a)), list(read_frames(b))
+    assert len(fa) == len(fb), (len(fa), len(fb))
+    diff = max(float(np.abs(x.astype(np.int16) - y.astype(np.int16)).mean()) for x, y in zip(fa, fb))
+    assert diff < 1.0, diff
+
+
+def _temps(*folders: Path) -> list[Path]:
+    return [p for f in folders if f.is_dir() for p in f.rglob(".*") if p.is_file()]
+
+
+def _cli(args, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The deck rendered once, uninterrupted: (deck file, video stream md5, cache folder)."""
+    from avatar.api import render
+
+    tmp = tmp_path_factory.mktemp("faults")
+    deck = tmp / "deck.yaml"
+    deck.write_text(DECK)
+    render(deck, tmp / "ref.mp4", cache_dir=tmp / "cache", jobs=1)
+    return deck, _video_md5(tmp / "ref.mp4"), tmp / "cache"
+
+
+def _copy_cache(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _break(seg: Path, side: Path, how: str) -> None:
+    data = seg.read_bytes()
+    if how == "truncated segment":
+        seg.write_bytes(data[: len(data) // 2])
+    elif how == "zero-byte segment":
+        seg.write_bytes(b"")
+    elif how == "corrupt segment":   # same size, bytes flipped in the middle
+        mid = len(data) // 2
+        seg.write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 64]) + data[mid + 64:])
+    elif how == "missing segment":
+        seg.unlink()
+    elif how == "corrupt sidecar":
+        side.write_text("{not json")
+    elif how == "zero-byte sidecar":
+        side.write_text("")
+    elif how == "sidecar with wrong frames":   # size and digest right, the facts wrong: the probe sees it
+        meta = json.loads(side.read_text())
+        meta["info"]["frames"] += 5
+        meta["info"]["duration"] += 5 / 8
+        side.write_text(json.dumps(meta))
+    else:
+        raise ValueError(how)
+
+
+@pytest.mark.parametrize("how", ["truncated segment", "zero-byte segment", "corrupt segment", "missing segment",
+                                 "corrupt sidecar", "zero-byte sidecar", "sidecar with wrong frames"])
+def test_broken_cache_entry_is_rendered_again(reference, tmp_path, how):
+    from avatar.api import render
+    from avatar.video import probe
+
+    deck, md5, cache = reference
+    cache = _copy_cache(cache, tmp_path / "cache")
+    segs = sorted((cache / "scenes").glob("*.mp4"))
+    assert len(segs) == 3
+    _break(segs[1], segs[1].with_suffix(".json"), how)
+    out = tmp_path / "again.mp4"
+    with pytest.warns(UserWarning, match="failed its check"):
+        result = render(deck, out, cache_dir=cache, jobs=1)
+    assert result.rendered == 1 and result.scenes == 3
+    assert probe(out)["frames"] == result.frames
+    _same_pictures(out, deck.parent / "ref.mp4")      # the same video as the uninterrupted run
+    assert not _temps(cache, tmp_path)
+
+
+def test_stale_temp_files_are_removed_live_ones_kept(reference, tmp_path):
+    from avatar.api import render
+    from avatar.files import writer_tag
+
+    deck, md5, cache = reference
+    cache = _copy_cache(cache, tmp_path / "cache")
+    dead = subprocess.run([sys.executable, "-c", "from avatar.files import writer_tag; print(writer_tag())"],
+                          capture_output=True, text=True, check=True, env={**os.environ}).stdout.strip()
+    key = next((cache / "scenes").glob("*.mp4")).stem
+    out = tmp_path / "out" / "talk.mp4"
+    out.parent.mkdir()
+    stale = [cache / "scenes" / f".{key}.{dead}.abcd1234.mp4", out.parent / f".talk.{dead}.abcd1234.mp4",
+             out.parent / f".talk.{dead}.abcd1234.srt"]
+    live = cache / "scenes" / f".{key}.{writer_tag()}.abcd1234.mp4"     # this process: alive
+    old = out.parent / ".talk.q1w2e3r4.mp4"                             # no writer in the name: by age
+    for p in [*stale, live, old]:
+        p.write_bytes(b"partial")
+    week = time.time() - 7 * 86400
+    os.utime(old, (week, week))
+    render(deck, out, cache_dir=cache, jobs=1)
+    assert not any(p.exists() for p in stale) and not old.exists()
+    assert live.exists()
+    assert _video_md5(out) == md5
+
+
+# --------------------------------------------------------------------------- disk full
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (root), else None (the write is failed by injection instead)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                                            capture_output=True).returncode == 0:
+        yield mnt
+        subprocess.run(["umount", str(mnt)], check=False)
+    else:
+        yield None
+
+
+def _inject_enospc(monkeypatch):
+    import avatar.files
+
+    real = avatar.files.os.replace
+
+    def full(src, dst, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+
+    monkeypatch.setattr(avatar.files.os, "replace", full)
+    return real
+
+
+@pytest.mark.parametrize("target", ["out", "cache"])
+def test_disk_full_is_one_line_error(reference, tmp_path, small_disk, monkeypatch, capsys, target):
+    deck, _, _ = reference
+    place = small_disk or tmp_path / "place"
+    if small_disk is None:
+        _inject_enospc(monkeypatch)
+    out = place / "o.mp4" if target == "out" else tmp_path / "o.mp4"
+    cache = tmp_path / "c" if target == "out" else place / "cache"
+    if target == "out":   # a cache that holds the scenes already: only the output write fails
+        _copy_cache(reference[2], cache)
+    code, err = _cli(["render", deck, "-o", out, "--cache-dir", cache, "-q"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "no space left on device" in err and str(place) in err and "--cache-dir" in err, err
+    assert not out.exists() and not _temps(place)
+
+
+def test_disk_full_during_say(tmp_path, small_disk, monkeypatch, capsys):
+    place = small_disk or tmp_path
+    if small_disk is None:
+        _inject_enospc(monkeypatch)
+    code, err = _cli(["say", "Hello there, a few words more than fit on this disk.", "-o", place / "hi.mp4",
+                      "--size", "256",
+                      "--motion", "phonemes", "-q"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "no space left on device" in err, err
+    assert not (place / "hi.mp4").exists() and not _temps(place)
+
+
+# --------------------------------------------------------------------------- wrong-type and unwritable paths
+def test_wrong_type_and_unwritable_paths(reference, tmp_path, capsys, monkeypatch):
+    deck, _, cache = reference
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    (tmp_path / "folder.mp4").mkdir()
+    cases = [
+        (["render", deck, "-o", tmp_path / "folder.mp4", "--cache-dir", cache], ["is a folder", "folder.mp4"]),
+        (["render", deck, "-o", afile / "x.mp4", "--cache-dir", cache], ["is a file, not a folder", "afile"]),
+        (["render", deck, "-o", tmp_path / "o.mp4", "--cache-dir", afile], ["afile", "--cache-dir"]),
+        (["say", "hi", "-o", afile / "x.mp4"], ["is a file, not a folder", "afile"]),
+        (["speak", "hi", "-o", tmp_path / "folder.mp4" / "x" / "y.wav"], []),   # a missing folder is created
+        (["init", "talk", "--dir", afile], ["afile"]),
+    ]
+    for args, needles in cases:
+        code, err = _cli(args + ["-q"], capsys)
+        if not needles:
+            assert code in (0, None), err
+            continue
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (args, err)
+        assert all(n in err for n in needles), (args, err)
+    monkeypatch.setenv("AVATAR_CACHE", str(afile / "sub"))
+    code, err = _cli(["render", deck, "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 2 and "afile" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_read_only_places(reference, tmp_path, capsys):
+    deck, _, cache = reference
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+                                                   capture_output=True).returncode == 0
+    if not mounted:
+        if os.geteuid() == 0:
+            pytest.skip("root without mount: permissions do not stop root")
+        ro.chmod(0o555)
+    try:
+        for args in (["render", deck, "-o", ro / "o.mp4", "--cache-dir", cache],
+                     ["render", deck, "-o", tmp_path / "o.mp4", "--cache-dir", ro / "cache"],
+                     ["say", "hi", "-o", ro / "hi.mp4"], ["speak", "hi", "-o", ro / "hi.wav"]):
+            code, err = _cli(args + ["-q"], capsys)
+            assert code == 2 and err.count("\n") == 1, (args, err)
+            assert ("read-only file system" if mounted else "permission denied") in err and str(ro) in err, err
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(ro)], check=False)
+        else:
+            ro.chmod(0o755)
+
+
+def test_os_error_message_names_path_and_fix():
+    from avatar.errors import os_error_message
+
+    for code, words in [(errno.ENOSPC, "no space"), (errno.EACCES, "permission"), (errno.EROFS, "read-only"),
+                        (errno.EISDIR, "folder"), (errno.ENOTDIR, "not a folder"), (errno.ENOENT, "no such")]:
+        msg = os_error_message(OSError(code, os.strerror(code), "/some/where.mp4"))
+        assert words in msg and "/some/where.mp4" in msg and "(" in msg and "\n" not in msg, msg
+
+
+# --------------------------------------------------------------------------- signals and kill -9
+def _spawn(args: list, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "avatar.cli", *map(str, args), "-q"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for(pred, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if proc.poll() is not None:
+            raise AssertionError(f"ended early: {proc.returncode} {proc.stderr.read()}")
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def _descendants_gone(pgid: int, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_signal_during_say_leaves_nothing(tmp_path, sig, code):
+    out = tmp_path / "clip" / "hi.mp4"
+    proc = _spawn(["say", "Hello there. This clip is long enough to be stopped while it is written, "
+                   "with a few more words.", "-o", out, "--motion", "phonemes"], tmp_path)
+    _wait_for(lambda: bool(_temps(out.parent)), proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip().startswith("interrupted") and err.count("interrupted") == 1 and "Traceback" not in err, err
+    assert not out.exists() and not _temps(out.parent)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigterm_during_render_leaves_nothing(tmp_path, jobs):
+    deck = tmp_path / "long.yaml"
+    deck.write_text(LONG_DECK)
+    out, cache = tmp_path / "out" / "t.mp4", tmp_path / "cache"
+    proc = _spawn(["render", deck, "-o", out, "--cache-dir", cache, "--jobs", jobs], tmp_path)
+    _wait_for(lambda: len(_temps(cache)) >= jobs, proc)    # every worker is writing a segment
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 143 and err.count("interrupted (SIGTERM)") == 1 and "Traceback" not in err, err
+    assert _descendants_gone(proc.pid), "worker processes outlived the render"
+    assert not out.exists() and not _temps(cache, out.parent)
+
+
+def test_kill9_then_rerun_gives_the_same_video(reference, tmp_path):
+    from avatar.api import render
+
+    deck, md5, _ = reference
+    out, cache = tmp_path / "t.mp4", tmp_path / "cache"
+    proc = _spawn(["render", deck, "-o", out, "--cache-dir", cache, "--jobs", 1], tmp_path)
+    sidecars = lambda: list((cache / "scenes").glob("*.json")) if (cache / "scenes").is_dir() else []  # noqa: E731
+    _wait_for(lambda: len(sidecars()) >= 1 and bool(_temps(cache)), proc)   # one scene done, the next half-written
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _temps(cache)                       # kill -9 runs no cleanup ...
+    result = render(deck, out, cache_dir=cache, jobs=1)
+    assert not _temps(cache)                   # ... the next run removes what the dead run left
+    assert result.rendered < result.scenes
+    assert _video_md5(out) == md5
+
+
+def test_stale_rule_pid_reuse_and_other_owners(tmp_path):
+    from avatar.files import STALE_AGE, is_stale, process_start, writer_tag
+
+    me = os.getpid()
+    tag = writer_tag()
+    owner = tag.rsplit("-", 1)[1]
+    cases = {f".a.{tag}.x1y2z3w4.mp4": False,                                        # this process
+             f".a.tmp{me}-{process_start(me) + 1}-{owner}.x1y2z3w4.mp4": True,       # same pid, another start
+             f".a.tmp{me}-{process_start(me)}-00000000.x1y2z3w4.mp4": False}         # another host: by age
+    for name, stale in cases.items():
+        p = tmp_path / name
+        p.write_bytes(b"x")
+        assert is_stale(p) is stale, name
+    other = tmp_path / f".a.tmp{me}-{process_start(me)}-00000000.x1y2z3w4.mp4"
+    old = time.time() - STALE_AGE - 60
+    os.utime(other, (old, old))
+    assert is_stale(other)
