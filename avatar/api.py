@@ -342,8 +342,8 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
 def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: str | None = None,
           executor: str = "local", jobs: int | None = None, ray_address: str | None = None, optional=(),
           check: bool = False, size: str | None = None, fps: int | None = None, preview: bool = False,
-          badge: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
-          on_progress: ProgressCallback | None = None):
+          badge: bool = False, loudness: str | float | None = None, cache: bool = True,
+          cache_dir: str | Path | None = None, on_progress: ProgressCallback | None = None):
     """One video per row of ROWS (.csv/.tsv/.jsonl) from TEMPLATE (YAML with {{column}} placeholders).
 
     Returns an avatar.build.batch.BatchResult: its rows (row, status, output, seconds, error, as
@@ -353,7 +353,7 @@ def batch(template: str | Path, rows: str | Path, outdir: str | Path, *, name: s
 
     return _batch(template, rows, outdir, name=name, optional=optional, executor=executor, jobs=jobs,
                   ray_address=ray_address, check=check, cache=cache, cache_dir=cache_dir, on_progress=on_progress,
-                  size=size, fps=fps, preview=preview, badge=badge)
+                  size=size, fps=fps, preview=preview, badge=badge, loudness=loudness)
 
 
 __all__ = ["load", "render", "say", "speak", "plan", "batch", "list_voices", "Presenter", "Clip", "Result", "VoiceInfo",

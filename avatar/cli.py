@@ -323,7 +323,7 @@ def demo(out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output 
 
 
 # --------------------------------------------------------------------------- batch
-BATCH = [p for p in RENDER if p.name != "face"]   # the photo comes from the template and the rows
+BATCH = [p for p in RENDER if p.name not in ("face", "presenter_track")]   # photos come from the template and rows
 
 
 @command(BATCH)

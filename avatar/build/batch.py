@@ -354,6 +354,21 @@ def output_name(text: str) -> str:
     return name.strip(" .-")
 
 
+def _finish(deck) -> dict:
+    """What a row's join needs for the final mix (music beds, loudness) and chapters, with the
+    content digest of every music bed (so an edited bed joins the row again)."""
+    from avatar.build.finish import music_runs
+    from avatar.build.plan import file_digest
+
+    beds = sorted({str(r.spec.file) for r in music_runs(deck, [_NoWords] * len(deck.scenes))})
+    return {"deck": deck.model_dump(mode="json"), "source": str(deck.source) if deck.source else None,
+            "beds": {b: file_digest(b) for b in beds}}
+
+
+class _NoWords:   # music_runs() reads scene durations and word times; only its files are wanted here
+    duration, words = 0.0, ()
+
+
 def _inside(outdir: Path, name: str) -> Path:
     out = (outdir / f"{name}.mp4").resolve()
     if out.parent != outdir.resolve():   # belt and braces: output_name() already removed separators
@@ -369,6 +384,7 @@ class RowJob:
     plans: list                 # [ScenePlan]
     title: str
     captions: dict              # CaptionSpec (JSON)
+    finish: dict                # the filled deck (JSON) and its source: the final mix and chapters at the join
 
     @property
     def keys(self) -> list[str]:
@@ -376,7 +392,8 @@ class RowJob:
 
     def digest(self) -> str:
         """The row's plan: its scene keys and everything its join reads."""
-        text = json.dumps({"scenes": self.keys, "title": self.title, "captions": self.captions}, sort_keys=True)
+        text = json.dumps({"scenes": self.keys, "title": self.title, "captions": self.captions,
+                           "finish": self.finish}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     @property
@@ -391,7 +408,7 @@ class RowJob:
 
     def to_dict(self) -> dict:
         return {"row": self.row.number, "out": str(self.out), "keys": self.keys, "title": self.title,
-                "captions": self.captions}
+                "captions": self.captions, "finish": self.finish}
 
 
 def prepare(template: Path, rows_path: Path, outdir: Path, *, name: str | None = None, optional=(),
@@ -472,7 +489,8 @@ def prepare(template: Path, rows_path: Path, outdir: Path, *, name: str | None =
         if first != row.number:
             problem(f"output name {fname!r} is also row {first}'s", hint="make --name unique, e.g. add a column")
             continue
-        jobs.append(RowJob(row, _inside(outdir, fname), plans, deck.title, deck.captions.model_dump(mode="json")))
+        jobs.append(RowJob(row, _inside(outdir, fname), plans, deck.title, deck.captions.model_dump(mode="json"),
+                           _finish(deck)))
     if problems:
         raise BatchInvalid(problems)
     return jobs, warnings
@@ -501,7 +519,8 @@ def join_row(job: dict, cache_root: str, *scenes: dict) -> dict:
     scenes: the render_scene results of the row's scenes that were rendered this run."""
     from avatar.build.assemble import assemble
     from avatar.build.cache import SceneCache
-    from avatar.script.models import CaptionSpec
+    from avatar.build.finish import finishing
+    from avatar.script.models import CaptionSpec, Presentation
 
     errors = [s["error"] for s in scenes if "error" in s]
     if errors:
@@ -516,8 +535,11 @@ def join_row(job: dict, cache_root: str, *scenes: dict) -> dict:
                 raise AvatarError(f"scene {key} is not in the cache {cache_root}",
                                   hint="on a cluster the cache folder must be storage every worker shares")
             infos.append(info)
+        deck = Presentation.model_validate(job["finish"]["deck"])
+        if job["finish"]["source"]:
+            deck = deck.model_copy(update={"source": Path(job["finish"]["source"])})
         assemble([cache.segment(k) for k in job["keys"]], infos, Path(job["out"]), title=job["title"],
-                 captions=CaptionSpec.model_validate(job["captions"]))
+                 captions=CaptionSpec.model_validate(job["captions"]), **finishing(deck, infos, cache.root))
     except Exception as e:
         return {"error": _one_line(e), "seconds": time.perf_counter() - t0}
     return {"seconds": time.perf_counter() - t0}
@@ -547,25 +569,18 @@ def _run_local(todo: dict, jobs: list[RowJob], cache_root: str, workers: int,
         for key, p in todo.items():
             finished(key, render_scene(p.to_json(), cache_root))
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from avatar.build.run import _init_worker
+    from avatar.build.run import worker_pool
 
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as ex:
+    with worker_pool(workers) as ex:
         futs = {ex.submit(render_scene, p.to_json(), cache_root): k for k, p in todo.items()}
-        try:
-            for f in as_completed(futs):
-                try:
-                    result = f.result()
-                except Exception as e:   # the worker process died (BrokenProcessPool, out of memory)
-                    result = {"error": _one_line(e), "seconds": 0.0}
-                finished(futs[f], result)
-        except BaseException:
-            for f in futs:
-                f.cancel()
-            raise
+        for f in as_completed(futs):
+            try:
+                result = f.result()
+            except Exception as e:   # the worker process died (BrokenProcessPool, out of memory)
+                result = {"error": _one_line(e), "seconds": 0.0}
+            finished(futs[f], result)
 
 
 # --------------------------------------------------------------------------- the batch

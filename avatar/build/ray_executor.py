@@ -29,9 +29,9 @@ def _ray():
 
 def _scene_task(plan_json: str, cache_root: str) -> dict:
     from avatar.build.batch import render_scene
-    from avatar.build.run import _init_worker
+    from avatar.build.run import configure_worker
 
-    _init_worker()
+    configure_worker()
     return render_scene(plan_json, cache_root)
 
 

@@ -7,10 +7,12 @@ Serial, a local process pool and (avatar.build.ray_executor) Ray tasks execute t
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Iterator
 
 from avatar.build.cache import SceneCache
 from avatar.build.plan import ScenePlan
@@ -113,13 +115,18 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def configure_worker() -> None:
+    """A process that renders one scene beside others: no thread pools fighting over the same cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _init_worker(parent: int, parent_start: int | None) -> None:
     import signal
     import threading
 
-    import cv2
-
-    cv2.setNumThreads(1)   # one scene per core: no thread pools fighting over the same cores
+    configure_worker()
     for s in (signal.SIGTERM, signal.SIGINT):   # stopped by the parent or Ctrl-C: unwind, removing temporary files
         signal.signal(s, _on_signal)
     threading.Thread(target=_watch_parent, args=(parent, parent_start), daemon=True).start()
@@ -136,6 +143,28 @@ def _stop_workers(ex: ProcessPoolExecutor) -> None:
         p.join(timeout=30)
 
 
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A forkserver process pool of scene workers; on any failure or interruption every worker is
+    stopped (no Future.cancel(): a broken pool then fails on cancelled futures)."""
+    import multiprocessing
+
+    from avatar.files import process_start
+
+    # numpy's OpenBLAS threads spin between the small per-frame solves (system time, no gain):
+    # one thread per worker, set before the forkserver starts and the workers import numpy
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    ctx = multiprocessing.get_context("forkserver")
+    me = os.getpid()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(me, process_start(me))) as ex:
+        try:
+            yield ex
+        except BaseException:
+            _stop_workers(ex)
+            raise
+
+
 def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, use_cache: bool = True,
         on_progress: ProgressCallback | None = None) -> tuple[list[SceneInfo], int]:
     """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered)."""
@@ -146,30 +175,16 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     report(on_progress, "scenes", len(done), total, cached)
     workers = default_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
     if todo and workers > 1:
-        import multiprocessing
-
-        # numpy's OpenBLAS threads spin between the small per-frame solves (system time, no gain):
-        # one thread per worker, set before the forkserver starts and the workers import numpy
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        ctx = multiprocessing.get_context("forkserver")
-        from avatar.files import process_start
-
-        me = os.getpid()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(me, process_start(me))) as ex:
+        with worker_pool(workers) as ex:
             futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in todo.items()}
             try:
                 for f in as_completed(futs):
                     done[futs[f]] = SceneInfo.from_dict(f.result())
                     report(on_progress, "scenes", len(done), total, cached)
             except BrokenProcessPool:
-                _stop_workers(ex)
                 raise AvatarError("a scene worker process ended abruptly (killed, or out of memory)",
                                   hint="finished scenes are cached: run again, with fewer --jobs if memory "
                                        "is short") from None
-            except BaseException:   # (no Future.cancel(): the broken pool then fails on cancelled futures)
-                _stop_workers(ex)
-                raise
     else:
         for key, p in todo.items():
             def frames(i: int, p=p) -> None:
@@ -179,4 +194,4 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     return [done[p.key] for p in plans], len(todo)
 
 
-__all__ = ["run", "pending", "render_plan", "default_jobs", "available_cores", "Path"]
+__all__ = ["run", "pending", "render_plan", "worker_pool", "default_jobs", "available_cores"]
