@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 from avatar.errors import AvatarError  # noqa: E402
 
@@ -39,6 +39,7 @@ def _loads_or_avatar_error(path: Path, text: str) -> None:
 def test_any_text_loads_or_is_one_line_error(tmp_path, suffix):
     @SETTINGS
     @given(TEXT)
+    @example(": ")   # a top-level key None (found by this test: an IndexError in the error message)
     def check(text):
         _loads_or_avatar_error(tmp_path / f"script{suffix}", text)
 

@@ -300,7 +300,8 @@ def _first_error(exc: ValidationError, locs: Locs, default: Loc) -> AvatarError:
 
     err = min(errors, key=order)
     # union members name themselves in the location ("literal['keep','remove']", "Backdrop"): not fields
-    path = tuple(el for el in err["loc"] if isinstance(el, int) or (el.isidentifier() and not el[:1].isupper()))
+    path = tuple(el for el in err["loc"] if isinstance(el, int) or (el.isidentifier() and not el[:1].isupper())) \
+        or tuple(err["loc"])   # a top-level key such as `None` (from ": ") is still the key
     kind, value = err["type"], err.get("input")
     hint = None
     if kind == "extra_forbidden":
