@@ -184,7 +184,8 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
             except BrokenProcessPool:
                 raise AvatarError("a scene worker process ended abruptly (killed, or out of memory)",
                                   hint="finished scenes are cached: run again, with fewer --jobs if memory "
-                                       "is short") from None
+                                       "is short; from a Python script, call avatar.render() under "
+                                       "`if __name__ == '__main__':` (worker processes import the script)") from None
     else:
         for key, p in todo.items():
             def frames(i: int, p=p) -> None:
