@@ -6,11 +6,13 @@ from typing import Optional
 
 import typer
 
+from avatar.clikit import command
+
 face_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                        rich_markup_mode=None, help="Self-reenactment of real footage; a presenter's own mouth interiors.")
 
 
-@face_app.command()
+@command(parent=face_app)
 def reenact(
     video: Path = typer.Option(..., "--video", help="Real talking-head clip; its first frame is the photo."),
     out: Path = typer.Option(..., "-o", "--out", help="Output MP4: the clip's size, fps, frame count and audio."),
@@ -27,7 +29,7 @@ def reenact(
     typer.echo(f"wrote {res.out}: {res.size[0]}x{res.size[1]}, {res.frames} frames at {res.fps:g} fps{note}")
 
 
-@face_app.command()
+@command(parent=face_app)
 def learn(
     video: Path = typer.Option(..., "--video", help="A recording of the presenter speaking (20-60 s)."),
     out: Path = typer.Option(..., "-o", "--out", help="Appearance file to write (e.g. me.face)."),

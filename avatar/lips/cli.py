@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from avatar.clikit import command
+
 lips_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                        rich_markup_mode=None, help="Train and evaluate the audio-to-lips model.")
 
@@ -16,7 +18,7 @@ def _default_out() -> Path:
     return Path(platformdirs.user_data_dir("avatar")) / "lips.safetensors"
 
 
-@lips_app.command()
+@command(parent=lips_app)
 def train(
     out: Optional[Path] = typer.Option(None, "-o", "--out",
                                        help="Output .safetensors (default: lips.safetensors in the user data folder; "
@@ -59,7 +61,7 @@ def train(
     typer.echo(f"loss {res['first_loss']} -> {res['final_loss']}; {res['seconds']} s; wrote {res['out']}")
 
 
-@lips_app.command()
+@command(parent=lips_app)
 def export(checkpoint: Path = typer.Argument(..., help="Checkpoint .safetensors (with its .json config beside it).")):
     """Write CHECKPOINT.onnx, the graph the runtime runs with onnxruntime (training does this itself)."""
     from avatar.errors import AvatarError
@@ -83,7 +85,7 @@ def _kernels(lookahead: int) -> tuple[int, ...]:
     return (2 * a + 1, 3, 3) if lookahead != 5 else (5, 5, 3)
 
 
-@lips_app.command("eval")
+@command(name="eval", parent=lips_app)
 def evaluate(
     folder: Path = typer.Argument(..., help="Folder of real talking-head clips (each with its own speech)."),
     model: Optional[Path] = typer.Option(None, help="Checkpoint to score (default: the packaged one)."),
