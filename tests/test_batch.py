@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from avatar.build.batch import BatchInvalid, Template, batch, output_name, read_rows
 from avatar.errors import AvatarError
+from media import video_md5  # tests/media.py
 
 # 1 personalised scene (the row's name and photo) + 2 scenes no placeholder touches
 TEMPLATE = """\
@@ -57,17 +57,6 @@ def _problems(*args, **kw) -> list[str]:
     with pytest.raises(BatchInvalid) as e:
         batch(*args, check=True, **kw)
     return e.value.problems
-
-
-def _video_md5(path: Path) -> str:
-    import av
-
-    h = hashlib.md5()
-    with av.open(str(path)) as c:
-        for pkt in c.demux(video=0):
-            if pkt.size:
-                h.update(bytes(pkt))
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- validation (nothing renders)
@@ -255,6 +244,6 @@ def test_ray_executor_gives_the_same_videos(made):
         ray.shutdown()
     assert [r.status for r in result] == ["rendered"] * 3 and result.scenes_rendered == 5
     for r in local:
-        assert _video_md5(tmp / "ray" / r.output) == _video_md5(out / r.output), r.output
+        assert video_md5(tmp / "ray" / r.output) == video_md5(out / r.output), r.output
     assert json.loads((tmp / "ray" / ".Acme-Bob.plan.json").read_text())["scenes"] == \
         json.loads((out / ".Acme-Bob.plan.json").read_text())["scenes"]

@@ -4,7 +4,6 @@ leaves a temporary file behind."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from avatar.cli import main
+from media import video_md5  # tests/media.py
 
 DECK = """\
 title: Faults
@@ -33,18 +33,6 @@ scenes:
 LONG_DECK = DECK.replace("avatar: {layout: none}", "avatar: {layout: pip, motion: phonemes}") + "".join(
     f'  - narration: "Scene {i} goes on for a while, with enough words to take a few seconds to render."\n'
     for i in range(4, 9))
-
-
-def _video_md5(path: Path) -> str:
-    """md5 of the video stream's packets (the container's tags may differ, the pictures may not)."""
-    import av
-
-    h = hashlib.md5()
-    with av.open(str(path)) as c:
-        for pkt in c.demux(video=0):
-            if pkt.size:
-                h.update(bytes(pkt))
-    return h.hexdigest()
 
 
 def _same_pictures(a: Path, b: Path) -> None:
@@ -76,7 +64,7 @@ def reference(tmp_path_factory):
     deck = tmp / "deck.yaml"
     deck.write_text(DECK)
     render(deck, tmp / "ref.mp4", cache_dir=tmp / "cache", jobs=1)
-    return deck, _video_md5(tmp / "ref.mp4"), tmp / "cache"
+    return deck, video_md5(tmp / "ref.mp4"), tmp / "cache"
 
 
 def _copy_cache(src: Path, dst: Path) -> Path:
@@ -152,7 +140,7 @@ def test_stale_temp_files_are_removed_live_ones_kept(reference, tmp_path):
     render(deck, out, cache_dir=cache, jobs=1)
     assert not any(p.exists() for p in stale) and not old.exists()
     assert live.exists()
-    assert _video_md5(out) == md5
+    assert video_md5(out) == md5
 
 
 # --------------------------------------------------------------------------- disk full
@@ -338,7 +326,7 @@ def test_kill9_then_rerun_gives_the_same_video(reference, tmp_path):
     result = render(deck, out, cache_dir=cache, jobs=1)
     assert not _temps(cache)                   # ... the next run removes what the dead run left
     assert result.rendered < result.scenes
-    assert _video_md5(out) == md5
+    assert video_md5(out) == md5
 
 
 def test_stale_rule_pid_reuse_and_other_owners(tmp_path):

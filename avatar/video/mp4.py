@@ -52,16 +52,19 @@ def _set_metadata(container, metadata: dict | None) -> None:
         container.metadata[str(k)] = str(v)
 
 
-def _as_audio(audio: np.ndarray) -> np.ndarray:
-    """(n,) or (n, c) int16/float -> (c, n) float32 in [-1, 1], c in {1, 2}."""
+def _channels_first(audio: np.ndarray) -> np.ndarray:
+    """(n,) or (n, c) (or already (c, n) with c <= 2) -> (c, n), any dtype, no copy."""
     a = np.asarray(audio)
     if a.ndim == 1:
-        a = a[None, :]
-    elif a.ndim == 2:
-        if not (a.shape[1] > 2 and a.shape[0] <= 2):   # (n, c), not already (c, n)
-            a = a.T
-    else:
-        raise ValueError(f"audio must be (samples,) or (samples, channels), got shape {a.shape}")
+        return a[None, :]
+    if a.ndim == 2:
+        return a if (a.shape[1] > 2 and a.shape[0] <= 2) else a.T
+    raise ValueError(f"audio must be (samples,) or (samples, channels), got shape {a.shape}")
+
+
+def _as_audio(audio: np.ndarray) -> np.ndarray:
+    """(n,) or (n, c) int16/float -> (c, n) float32 in [-1, 1], c in {1, 2}."""
+    a = _channels_first(audio)
     if a.shape[0] > 2:
         a = a[:2]
     if np.issubdtype(a.dtype, np.integer):
@@ -84,14 +87,7 @@ class _AudioStream:
     BLOCK = 1.0   # seconds of input per resampling step
 
     def __init__(self, audio: np.ndarray, rate: int, out_rate: int):
-        a = np.asarray(audio)
-        if a.ndim == 1:
-            a = a[None, :]
-        elif a.ndim == 2:
-            if not (a.shape[1] > 2 and a.shape[0] <= 2):   # (n, c), not already (c, n)
-                a = a.T
-        else:
-            raise ValueError(f"audio must be (samples,) or (samples, channels), got shape {a.shape}")
+        a = _channels_first(audio)
         self.src, self.rate, self.out_rate = a[:2], int(rate), int(out_rate)
         self.channels = self.src.shape[0]
         self.length = int(round(self.src.shape[1] * self.out_rate / self.rate))   # samples at out_rate

@@ -194,13 +194,8 @@ def _invisible(p) -> None:
         _transparent(run, etree)
     for run in p.iterfind("a:fld", NS):
         _transparent(run, etree)
-    ppr = p.find("a:pPr", NS)
-    if ppr is None:
-        ppr = etree.Element(_A + "pPr")
-        p.insert(0, ppr)
-    for b in _BULLETS:
-        for el in ppr.findall(f"a:{b}", NS):
-            ppr.remove(el)
+    ppr = _first_child(p, "pPr", etree)
+    _drop(ppr, _BULLETS)
     after = next((el for el in ppr if _local(el) in ("tabLst", "defRPr", "extLst")), None)
     bu = etree.Element(_A + "buNone")
     if after is None:
@@ -209,14 +204,24 @@ def _invisible(p) -> None:
         after.addprevious(bu)
 
 
+def _first_child(parent, tag: str, etree):
+    """parent's a:TAG child, created as its first child when missing (properties come first)."""
+    el = parent.find(f"a:{tag}", NS)
+    if el is None:
+        el = etree.Element(_A + tag)
+        parent.insert(0, el)
+    return el
+
+
+def _drop(parent, tags) -> None:
+    for tag in tags:
+        for el in parent.findall(f"a:{tag}", NS):
+            parent.remove(el)
+
+
 def _transparent(run, etree) -> None:
-    rpr = run.find("a:rPr", NS)
-    if rpr is None:
-        rpr = etree.Element(_A + "rPr")
-        run.insert(0, rpr)
-    for f in _FILLS:
-        for el in rpr.findall(f"a:{f}", NS):
-            rpr.remove(el)
+    rpr = _first_child(run, "rPr", etree)
+    _drop(rpr, _FILLS)
     for attr, off in (("u", "none"), ("strike", "noStrike")):
         if attr in rpr.attrib:
             rpr.set(attr, off)
