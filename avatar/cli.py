@@ -80,7 +80,7 @@ def _load_script(script: Path):
 
 
 @command()
-def check(script: Path = typer.Argument(..., help="YAML template, Markdown deck or plain-text script.")):
+def check(script: Path = typer.Argument(..., help="YAML template, Markdown deck, .pptx/.odp/.ppt deck or plain-text script.")):
     """Validate a script (and plan its scenes) and print a short summary."""
     from avatar.build.plan import plan
     from avatar.script.summary import summarize
@@ -196,7 +196,7 @@ def _render(script_or_deck, out: Path, opts: dict) -> None:
 
 
 @command(RENDER)
-def render(script: Path = typer.Argument(..., help="YAML template, Markdown deck or plain-text script."),
+def render(script: Path = typer.Argument(..., help="YAML template, Markdown deck, .pptx/.odp/.ppt deck or plain-text script."),
            out: Path = typer.Option(..., "-o", "--out", help="Output .mp4 (also writes .srt and .vtt)."),
            opts: dict = None):
     """Render a presentation to a video: the main job."""
