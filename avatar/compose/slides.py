@@ -45,7 +45,7 @@ def render_slide(slide, theme: Theme, size: tuple[int, int], *, content_box: Box
                           tuple(map(int, title_box)), revealed, str(base_dir) if base_dir else None, name)
 
 
-@functools.lru_cache(maxsize=48)
+@functools.lru_cache(maxsize=8)   # a scene keeps its own reveal steps; this serves the next scene's crossfade
 def _render_cached(slide_json, theme, size, content_box, title_box, revealed, base_dir, name) -> np.ndarray:
     from PIL import Image
 
