@@ -288,8 +288,11 @@ def _descendants_gone(pgid: int, timeout: float = 30.0) -> bool:
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_signal_during_say_leaves_nothing(tmp_path, sig, code):
     out = tmp_path / "clip" / "hi.mp4"
-    proc = _spawn(["say", "Hello there. This clip is long enough to be stopped while it is written, "
-                   "with a few more words.", "-o", out, "--motion", "phonemes"], tmp_path)
+    # long enough (about 25 s of speech) that the signal lands while the clip is being written, even on
+    # a quiet machine where a short clip is encoded before the signal is delivered
+    text = " ".join(["Hello there. This clip is long enough to be stopped while it is written, "
+                     "with a few more words."] * 5)
+    proc = _spawn(["say", text, "-o", out, "--motion", "phonemes"], tmp_path)
     _wait_for(lambda: bool(_temps(out.parent)), proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
