@@ -357,16 +357,11 @@ def output_name(text: str) -> str:
 def _finish(deck) -> dict:
     """What a row's join needs for the final mix (music beds, loudness) and chapters, with the
     content digest of every music bed (so an edited bed joins the row again)."""
-    from avatar.build.finish import music_runs
+    from avatar.build.finish import music_files
     from avatar.build.plan import file_digest
 
-    beds = sorted({str(r.spec.file) for r in music_runs(deck, [_NoWords] * len(deck.scenes))})
     return {"deck": deck.model_dump(mode="json"), "source": str(deck.source) if deck.source else None,
-            "beds": {b: file_digest(b) for b in beds}}
-
-
-class _NoWords:   # music_runs() reads scene durations and word times; only its files are wanted here
-    duration, words = 0.0, ()
+            "beds": {str(p): file_digest(p) for p in sorted(music_files(deck))}}
 
 
 def _inside(outdir: Path, name: str) -> Path:

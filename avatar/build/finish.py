@@ -74,16 +74,20 @@ def finishing(deck, infos, cache_dir: Path | None) -> dict:
     return {"mix": final_mix(deck, infos, cache_dir), "chapters": chapters}
 
 
+def music_files(deck) -> dict[Path, str]:
+    """Every music bed `deck` plays (absolute path) -> the first field that names it."""
+    base, files = _base(deck), {}
+    for field, spec in [("music", deck.music)] + [(f"scenes[{i}].music", s.music) for i, s in enumerate(deck.scenes)]:
+        if spec:
+            files.setdefault(_file(spec, base), field)
+    return files
+
+
 def check_music(deck) -> None:
     """Preflight: every music bed exists and holds decodable audio (raises AvatarError naming the field)."""
     import av
 
-    base, seen = _base(deck), set()
-    for field, spec in [("music", deck.music)] + [(f"scenes[{i}].music", s.music) for i, s in enumerate(deck.scenes)]:
-        if not spec or _file(spec, base) in seen:
-            continue
-        p = _file(spec, base)
-        seen.add(p)
+    for p, field in music_files(deck).items():
         if not p.is_file():
             raise AvatarError(f"music file not found: {p}", field=f"{field}.file",
                               hint="paths are relative to the script's folder")

@@ -93,7 +93,7 @@ def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: fl
     """Encode RGBA uint8 frames (H, W, 4) and optional mono/stereo audio as .webm (VP9+alpha) or .mov (ProRes 4444)."""
     import av
 
-    from avatar.video.mp4 import AUDIO_RATE, _as_audio, _resample, _set_metadata
+    from avatar.video.mp4 import AUDIO_RATE, _as_audio, _fit_audio, _resample, _set_metadata
 
     path = Path(path)
     check_alpha_path(path)
@@ -127,12 +127,8 @@ def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: fl
                 raise ValueError("write_alpha_video: no frames")
             out.mux(vs.encode(None))
             if a_stream is not None:
-                _write_audio(out, a_stream, _fit(samples, int(round(n * AUDIO_RATE / rate))))
+                _write_audio(out, a_stream, _fit_audio(samples, int(round(n * AUDIO_RATE / rate))))
     return path
-
-
-def _fit(audio: np.ndarray, n: int) -> np.ndarray:
-    return audio[:, :n] if audio.shape[1] >= n else np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
 def _write_audio(out, stream, audio: np.ndarray) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from avatar.build.plan import file_digest
 from avatar.errors import AvatarError
 
 from avatar.script import DECK_SUFFIXES
@@ -243,14 +244,6 @@ def _digest(path: Path, shown: str) -> str:
     return h.hexdigest()[:32]
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def converted(path: str | Path) -> Converted:
     """The deck's conversion: from the cache when a verified one is there, else one LibreOffice
     run (two for .odp/.ppt), published to the cache atomically."""
@@ -304,7 +297,7 @@ def _read_cache(folder: Path) -> Converted | None:
         info = json.loads((folder / "deck.json").read_text(encoding="utf-8"))
         pdf = folder / "deck.pdf"
         if (info.get("format") != FORMAT or pdf.stat().st_size != info["pdf_bytes"]
-                or _file_sha(pdf) != info["pdf_sha256"]):
+                or file_digest(pdf) != info["pdf_sha256"]):
             return None
         return Converted(pdf, info["title"], tuple(info["fonts"]), tuple(info["slides"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -378,7 +371,7 @@ def _convert_in(path: Path, shown: str, work: Path, scratch: Path) -> None:
     pdf = work / "deck.pdf"
     info = {"format": FORMAT, "source": path.name, "title": (prs.core_properties.title or "").strip(),
             "fonts": fonts_named(prs, slides), "slides": facts,
-            "pdf_bytes": pdf.stat().st_size, "pdf_sha256": _file_sha(pdf)}
+            "pdf_bytes": pdf.stat().st_size, "pdf_sha256": file_digest(pdf)}
     (work / "deck.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
 
 
