@@ -199,8 +199,10 @@ class FaceRig:
         rest = self.target(np.array([self.rest_open, 0.0]), head, 0.0, 0.0, shift, zoom)
         return rest[list(INNER_UPPER), :2]
 
-    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None) -> np.ndarray:
-        """The working image warped to `tgt` (a new array); skull: see skull_line."""
+    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None,
+               tongue: float = 0.0) -> np.ndarray:
+        """The working image warped to `tgt` (a new array); skull: see skull_line; tongue:
+        Motion.tongue (avatar.renderers.mouth.paint_mouth)."""
         import cv2
 
         e = self.eye
@@ -212,7 +214,7 @@ class FaceRig:
         m = self.backward_map(tgt, patches)
         out = self.image.copy()
         out[ay0:ay1, ax0:ax1] = cv2.remap(self.image, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull)
+        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull, tongue)
         return out
 
 
@@ -437,7 +439,8 @@ class WarpRenderer:
             sh = None if shift is None else np.asarray(shift[i], np.float64) * scale
             zm = None if zoom is None else float(zoom[i])
             tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh, zm)
-            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh, zm))
+            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh, zm),
+                              float(motion.tongue[i]))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
                 yield face, lm2
