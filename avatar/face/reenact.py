@@ -30,6 +30,8 @@ from avatar.types import Identity, Motion, eye_distance
 # corners, temples, cheekbones): the rigid fit of the head pose uses these
 RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 109, 67, 103, 338, 297, 332, 33, 133, 263, 362,
          234, 454, 127, 356, 93, 323, 116, 345, 117, 346, 205, 425)
+# where the head is and how large: RIGID and the base of the nose (rigid too, and nearer the mouth)
+PLACEMENT = RIGID + (2, 98, 327, 129, 358, 64, 294)
 LIDS = ((159, 145), (386, 374))          # upper / lower lid centre, image-left then image-right eye
 BROW_TOP = (105, 334)                    # brow points above the eye centres
 BROW_LIFT = 0.09                         # eye distances of brow raise at brow=1 (the renderer's BROW_LIFT)
@@ -158,14 +160,14 @@ def head_placement(identity: Identity, motion: Motion,
                    meshes: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
     """(T, 2) translation and (T,) scale that put the rendered upper face (rotated by the
     motion's head pose) where the real one is and at its size, per frame: a least-squares
-    fit of the RIGID points, the scale about their centre (interpolated where there is no
-    face). Without the scale a speaker leaning in has the mouth too high and too small."""
+    fit of the PLACEMENT points, the scale about their centre (interpolated where there is
+    no face). Without the scale a speaker leaning in has the mouth too high and too small."""
     from avatar.renderers.warp import WarpRenderer
 
     rig, off, _ = WarpRenderer().rig(identity)
     ok = np.array([m is not None for m in meshes], bool)
     out = np.zeros((len(meshes), 3))
-    rigid = list(RIGID)
+    rigid = list(PLACEMENT)
     for i, m in enumerate(meshes):
         if m is not None:
             tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i])[rigid, :2] + off

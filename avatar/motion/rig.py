@@ -20,6 +20,7 @@ RAMP = 0.08             # s, silence closure ramp (raised cosine), inside the si
 LIP_RAMP = 0.05         # s, p/b/m closure ramp, into the neighbours
 SILENCE_MIN = 0.12      # s, a gap at least this long closes the mouth completely
 LONG_GAP = 0.25         # s, a word gap this long counts as a pause
+TONGUE_SMOOTH = 0.025   # s, Gaussian smoothing of the tongue track (std)
 
 
 def segments(phonemes: list[Phoneme]) -> list[tuple[float, float, Viseme]]:
@@ -130,7 +131,13 @@ def tongue_track(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated:
     """(n_frames,) float32 tongue in view (avatar.types.Motion.tongue), 0..1: the visemes'
     tongue targets (th, l, t d n, wide vowels) through the same dominance weights and
     timing as mouth_track, so it rises and falls smoothly with its phonemes (never jumps from
-    one frame to the next), and it is 0 wherever the lips close (p b m, silences)."""
+    one frame to the next), and it is 0 wherever the lips close (p b m, silences). The
+    tongue is slower than the lips: the track is smoothed over TONGUE_SMOOTH seconds."""
+    from scipy.ndimage import gaussian_filter1d
+
     W, g_open, _ = _weights(phonemes, n_frames, fps, calibrated)
     targets = np.array([v.tongue for v in VISEMES.values()], np.float64)
-    return np.clip((W @ targets) * g_open, 0.0, 1.0).astype(np.float32)
+    track = (W @ targets) * g_open
+    if len(track) > 1:
+        track = gaussian_filter1d(track, TONGUE_SMOOTH * fps, mode="nearest")
+    return np.clip(track, 0.0, 1.0).astype(np.float32)

@@ -31,9 +31,9 @@ VISEMES: dict[str, Viseme] = {v.name: v for v in [
     Viseme("W", 0.03, -0.09, 0.9),                  # w: tight rounding
     Viseme("Y", 0.04, 0.04, 0.5),
     Viseme("H", 0.09, 0.00, 0.1),                   # takes the shape of its neighbours
-    Viseme("AA", 0.27, 0.02, 1.0, tongue=0.35),  # ɑ a æ: wide open
-    Viseme("AE", 0.22, 0.04, 1.0, tongue=0.35),
-    Viseme("AH", 0.16, 0.00, 0.8, tongue=0.25),  # ʌ
+    Viseme("AA", 0.27, 0.02, 1.0, tongue=0.2),  # ɑ a æ: wide open
+    Viseme("AE", 0.22, 0.04, 1.0, tongue=0.2),
+    Viseme("AH", 0.16, 0.00, 0.8, tongue=0.15),  # ʌ
     Viseme("SCHWA", 0.10, 0.00, 0.5),               # ə ɐ: short, weak
     Viseme("EH", 0.15, 0.04, 0.9),                  # ɛ e
     Viseme("IH", 0.09, 0.05, 0.8),                  # ɪ

@@ -240,7 +240,7 @@ def _tongue(img, u, v, top, bot, half, style: MouthStyle, amount: float) -> np.n
     e = style.eye
     gap = np.maximum(bot - top, 1e-3)
     a = float(np.clip(amount, 0.0, 1.0))
-    reach = (0.2 + 0.5 * a) * gap                           # height of the tongue above the lower lip
+    reach = (0.1 + 0.6 * a) * gap                           # height of the tongue above the lower lip
     w_t = half * (0.75 - 0.25 * a)                           # the tip narrows as it comes up
     r = np.clip(u / max(w_t, 1.0), -1, 1)
     edge = bot - reach * np.sqrt(np.clip(1 - r ** 2, 0, 1))  # the tongue's top contour

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from avatar.face.measure import mouth_open
-from avatar.face.reenact import RIGID
+from avatar.face.reenact import PLACEMENT
 from avatar.renderers.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
                                  mouth_style, paint_mouth)
 from avatar.types import Identity, Motion, eye_distance
@@ -153,7 +153,7 @@ class FaceRig:
             q[:, 2] = self.depth
             lm[:, :2] += ((q - self.pivot) @ r.T + self.pivot - q)[:, :2]
         if zoom is not None and zoom != 1.0:
-            c = lm[list(RIGID), :2].mean(0)
+            c = lm[list(PLACEMENT), :2].mean(0)
             lm[:, :2] = c + (lm[:, :2] - c) * float(np.clip(zoom, 1 - MAX_ZOOM, 1 + MAX_ZOOM))
         if shift is not None:
             lm[:, :2] += np.clip(shift, -MAX_SHIFT * self.eye, MAX_SHIFT * self.eye)
@@ -435,12 +435,13 @@ class WarpRenderer:
         per frame (see FaceRig.target)."""
         rig, (x0, y0), scale = self.rig(identity, crop=crop)
         base = None if crop else identity.image
+        tongue = motion.tongue if motion.tongue is not None else np.zeros(len(motion), np.float32)
         for i in range(len(motion)):
             sh = None if shift is None else np.asarray(shift[i], np.float64) * scale
             zm = None if zoom is None else float(zoom[i])
             tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh, zm)
             face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh, zm),
-                              float(motion.tongue[i]))
+                              float(tongue[i]))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
                 yield face, lm2
