@@ -35,6 +35,8 @@ IRIS_RIGHT, IRIS_LEFT = range(468, 473), range(473, 478)
 ANCHOR_RING = 1.45            # static anchor ring, times the face-oval radius from the face centre
 JAW_DROP = 0.38               # chin drop per unit of inner-lip opening (real speakers, MediaPipe: 0.38)
 JAW_PIVOT = (132, 361)        # mesh points at the jaw's hinge depth (in front of the ears): they stay put
+WIDTH_LIFT = 0.13             # mouth rise per unit of `width` (spreading lifts it, rounding drops it)
+WIDTH_THIN = 0.11             # lower-lip thinning per unit of `width`, in eye distances
 UPPER_LIP_SHARE = 0.24        # part of an opening taken by the upper lip (the rest by the lower; real: 0.24)
 BLINK_MEET = 0.85             # where the lids meet, from the upper (0) to the lower (1) lid
 BROW_LIFT = 0.09              # eyebrow raise at brow=1, in eye distances
@@ -348,12 +350,17 @@ def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray
     close_b = np.zeros((n, 2))
     if rest_open > 0.005:
         close_b = -lip_field(gap, gap_c)
-    # --- width: corners in/out, lips thin when spread and thicken when rounded
+    # --- width: corners in/out; the mouth rises when it spreads (a smile) and drops when it
+    # rounds, the lower lip thins as it spreads (the upper keeps its thickness), as measured
+    # on real speakers (per unit width: the lips rise 0.13, the chin 0.11, the outer lower
+    # lip 0.24, the nose not at all)
     du = 0.5 * eye * np.clip(u / half, -1, 1)
     dist = np.min(np.hypot(*(p[:, None, :] - outer[None].astype(np.float64)).transpose(2, 0, 1)), axis=1)
     fall = np.where(on_lip, 1.0, np.exp(-(dist / (0.25 * eye)) ** 2))
-    thick = np.where(on_lip & ~np.isin(np.arange(n), INNER_UPPER + INNER_LOWER), 0.3 * eye * prof, 0.0)
-    width_b = (du * fall)[:, None] * ex[None, :] + (np.where(lower, -thick, thick))[:, None] * ey[None, :]
+    lift = WIDTH_LIFT * eye * np.where(on_lip, 1.0, np.exp(-(dist / (0.5 * eye)) ** 2)) * _smoothstep(v, -0.4 * eye, -0.1 * eye)
+    outer_lower = lower & ~np.isin(np.arange(n), INNER_LOWER)
+    thin = np.where(outer_lower, WIDTH_THIN * eye * prof, 0.0)
+    width_b = (du * fall)[:, None] * ex[None, :] - (lift + thin)[:, None] * ey[None, :]
     # --- blink and brows work in the eye frame (x along the eye line, y down the face), so a
     # tilted head still closes its lids along the face and raises its brows up the face
     fx = (lm[263, :2] - lm[33, :2]) / np.linalg.norm(lm[263, :2] - lm[33, :2])
