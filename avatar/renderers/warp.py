@@ -353,11 +353,12 @@ def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray
     # --- width: corners in/out; the mouth rises when it spreads (a smile) and drops when it
     # rounds, the lower lip thins as it spreads (the upper keeps its thickness), as measured
     # on real speakers (per unit width: the lips rise 0.13, the chin 0.11, the outer lower
-    # lip 0.24, the nose not at all)
+    # lip 0.24, the nose not at all); the skin beside the corners goes half as far as they do
     du = 0.5 * eye * np.clip(u / half, -1, 1)
     dist = np.min(np.hypot(*(p[:, None, :] - outer[None].astype(np.float64)).transpose(2, 0, 1)), axis=1)
-    fall = np.where(on_lip, 1.0, np.exp(-(dist / (0.25 * eye)) ** 2))
-    lift = WIDTH_LIFT * eye * np.where(on_lip, 1.0, np.exp(-(dist / (0.5 * eye)) ** 2)) * _smoothstep(v, -0.4 * eye, -0.1 * eye)
+    near = 0.5 + 0.5 * np.exp(-(dist / (0.06 * eye)) ** 2)      # no step at the lip's edge
+    fall = np.where(on_lip, 1.0, near * np.exp(-(dist / (0.4 * eye)) ** 2))
+    lift = WIDTH_LIFT * eye * np.where(on_lip, 1.0, np.exp(-(dist / (0.8 * eye)) ** 2)) * _smoothstep(v, -0.4 * eye, -0.1 * eye)
     outer_lower = lower & ~np.isin(np.arange(n), INNER_LOWER)
     thin = np.where(outer_lower, WIDTH_THIN * eye * prof, 0.0)
     width_b = (du * fall)[:, None] * ex[None, :] - (lift + thin)[:, None] * ey[None, :]
