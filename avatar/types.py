@@ -86,6 +86,9 @@ class Motion:
     head: np.ndarray    # (T, 3) float32, yaw, pitch, roll in degrees
     blink: np.ndarray   # (T,) float32, eyelid closure 0 (open) .. 1 (closed)
     brow: np.ndarray    # (T,) float32, eyebrow raise 0 (rest) .. 1 (raised)
+    # (T,) float32, how far the tongue comes forward into view: 0 (lying low behind the lower
+    # teeth) .. 1 (tip at the upper teeth, as in "th"); None = 0 throughout (the audio model)
+    tongue: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.mouth)
@@ -93,6 +96,8 @@ class Motion:
         self.head = np.asarray(self.head, np.float32).reshape(n, 3)
         self.blink = np.asarray(self.blink, np.float32).reshape(n)
         self.brow = np.asarray(self.brow, np.float32).reshape(n)
+        self.tongue = (np.zeros(n, np.float32) if self.tongue is None
+                       else np.asarray(self.tongue, np.float32).reshape(n))
 
     def __len__(self) -> int:
         return len(self.mouth)

@@ -147,3 +147,29 @@ def test_phoneme_motion_frame_count_rule():
     assert len(m) == Motion.frame_count(sp.duration, 25)
     assert m.mouth.shape == (len(m), 2) and m.head.shape == (len(m), 3)
     assert m.mouth[int(round(centre(1) * 25)), 0] > 0.18
+
+
+def test_tongue_shows_on_th_l_t_d_n_and_wide_vowels_and_never_jumps():
+    from avatar.motion import tongue_track
+
+    fps = 100
+    seq = [("_", .3), ("ð", .1), ("ə", .1), ("l", .12), ("ɪ", .1), ("p", .1), ("ɑː", .2), ("m", .1),
+           ("u", .15), ("t", .1), ("_", .4)]
+    ph = timed(seq)
+    n = Motion.frame_count(ph[-1].end, fps)
+    tg = tongue_track(ph, n, fps)
+    assert tg.shape == (n,) and tg.dtype == np.float32
+    lead = REAL_FIT["lead"] if REAL_FIT else 0.0
+    at = lambda i: float(tg[int(round(((ph[i].start + ph[i].end) / 2 - lead) * fps))])
+    assert at(1) > 0.5 and at(3) > 0.4                 # ð, l: the tip comes up (l shared with its vowels)
+    assert 0.15 < at(6) < at(1)                        # ɑː: some tongue body, less than ð
+    assert at(9) > at(8) + 0.1                         # t after u: it rises for the t
+    assert at(5) < 0.02 and at(7) < 0.02               # p, m: lips shut, no tongue
+    assert at(0) < 0.02 and tg[-5:].max() < 0.02       # silences
+    # temporal stability: a smooth track (no frame-to-frame jumps, no jitter)
+    assert np.abs(np.diff(tg)).max() < 0.08            # at 100 fps: a full rise takes > 12 frames
+    flips = np.sum(np.diff(np.sign(np.diff(tg[np.abs(np.diff(tg, append=tg[-1])) > 1e-4]))) != 0)
+    assert flips <= 2 * len(seq)                       # at most one rise and fall per phoneme
+    m = phoneme_motion(Speech(np.zeros(int(ph[-1].end * 16000), np.float32), 16000, ph), fps)
+    assert np.array_equal(m.tongue, tg)                # the phoneme path carries it
+    assert np.all(Motion.rest(3, 25).tongue == 0)      # elsewhere (the audio model) it is 0

@@ -162,3 +162,26 @@ def test_bank_blend_is_continuous_in_the_mouth_shape():
     k = int(np.argmin(np.hypot((bank.keys[:, 0] - 0.2) / 0.03, (bank.keys[:, 1] - 0.5) / 0.05)))
     near = bank.blend(*bank.keys[k])
     assert np.abs(near - bank.patches[k]).mean() < np.abs(bank.patches.mean(0) - bank.patches[k]).mean()
+
+
+def test_head_placement_measures_shift_and_size(ident):
+    """A real head that moved and leaned in: the shift is found, the size change too (shrunk by
+    ZOOM_SHARE), and rendering with them puts the upper face where the real one is."""
+    from avatar.face.reenact import PLACEMENT, ZOOM_SHARE, head_placement
+    from avatar.renderers.warp import WarpRenderer
+
+    rig, off, _ = WarpRenderer().rig(ident)
+    n = 3
+    motion = Motion(25, np.tile([rig.rest_open, 0.0], (n, 1)), np.zeros((n, 3)), np.zeros(n), np.zeros(n))
+    rest = rig.target(motion.mouth[0], motion.head[0], 0.0, 0.0) + [*off, 0]
+    c = rest[list(PLACEMENT), :2].mean(0)
+    meshes = []
+    for s, d in ((1.0, (0, 0)), (1.1, (6.0, -4.0)), (0.95, (-3.0, 2.0))):
+        m = rest.copy()
+        m[:, :2] = c + (m[:, :2] - c) * s + d
+        meshes.append(m)
+    shift, zoom = head_placement(ident, motion, meshes)
+    assert np.allclose(shift, [(0, 0), (6, -4), (-3, 2)], atol=1e-6)
+    assert np.allclose(zoom, 1 + ZOOM_SHARE * (np.array([1.0, 1.1, 0.95]) - 1), atol=1e-6)
+    full = rig.target(motion.mouth[1], motion.head[1], 0.0, 0.0, shift[1], 1.1)[:, :2] + off
+    assert np.abs(full[list(PLACEMENT)] - meshes[1][list(PLACEMENT), :2]).max() < 1e-6

@@ -80,10 +80,20 @@ def test_lips_close_on_bilabials_and_open_on_vowels(ident, clip, mesh):
         assert measured[i] < min(0.04, rest - 0.04), (sp.phonemes[i], measured)
     from avatar.renderers.mouth import LIP_BAND
 
-    for i in (2, 6):                               # ɑː ɑ: well past the photo's smile, and what the motion asks
-        target = float(m.mouth[frame_at(sp, i), 0])   # less the lip band painted inside each inner lip
+    # ɑː ɑ: well past the photo's smile, and about what the motion asks: MediaPipe reads wide
+    # rendered openings short by a share (the lip band painted inside each inner lip, the
+    # interior), as it does on the reenacted real clips (bench_reenact: rendered ~0.75-0.87 x
+    # the real opening); the tongue drawn on ɑ (Motion.tongue) is partly read as lower lip,
+    # so the opening is checked on the same frames with the tongue off too
+    idx = [frame_at(sp, i) for i in (2, 6)]
+    bare = Motion(FPS, m.mouth[idx], m.head[idx], m.blink[idx], m.brow[idx])
+    bare_open = [float(mouth_open(mesh(f))) for f in WarpRenderer().frames(ident, bare)]
+    for i, b in zip((2, 6), bare_open):
+        target = float(m.mouth[frame_at(sp, i), 0])
+        assert m.tongue[frame_at(sp, i)] > 0.1         # the phoneme path shows some tongue on ɑ
         assert measured[i] > rest + 0.04, (sp.phonemes[i], measured)
-        assert abs(measured[i] - (target - 2 * LIP_BAND)) < 0.02, (sp.phonemes[i], target, measured)
+        assert 0.72 * target < b < target - LIP_BAND, (sp.phonemes[i], target, b)
+        assert 0.65 * target < measured[i] <= b + 0.005, (sp.phonemes[i], target, measured, b)
     # the renderer's own landmarks agree with what MediaPipe sees
     f, lm = frames[frame_at(sp, 2)]
     assert abs(float(mouth_open(lm)) - measured[2]) < 0.06
@@ -212,3 +222,64 @@ def test_upper_teeth_follow_the_skull_not_the_jaw():
     below = (slice(103, 107), slice(135, 165))
     assert moved[below].mean() > half[below].mean() + 40   # teeth now where the cavity was
     assert wide[106:112, 140:160].mean() < 60              # below the teeth in the open mouth: dark cavity
+
+
+def _style(e=200.0):
+    from avatar.renderers.mouth import MouthStyle
+
+    return MouthStyle(np.array([30.0, 15, 15]), np.array([220.0, 210, 195]), np.array([170.0, 80, 80]), e,
+                      gum=np.array([160.0, 90, 90]))
+
+
+def _lips(drop):
+    from avatar.renderers.mouth import INNER_LOWER
+
+    xs = np.linspace(100, 200, len(INNER_LOWER))
+    arc = 1 - ((xs - 150) / 50) ** 2
+    return np.stack([xs, 100 - 4 * arc], 1), np.stack([xs, 100 + drop * arc], 1)
+
+
+def test_tongue_is_drawn_inside_the_mouth_only_and_grows_smoothly():
+    """paint_mouth's tongue: nothing at 0, only inside the inner lips, more tongue-coloured
+    area as the channel rises, and no pixel jumps between nearby channel values."""
+    from avatar.renderers.mouth import paint_mouth
+
+    style = _style()
+    upper, lower = _lips(30)
+
+    def paint(t):
+        f = np.full((200, 300, 3), 128, np.uint8)
+        paint_mouth(f, upper, lower, style, tongue=t)
+        return f.astype(int)
+
+    base = paint(0.0)
+    f0 = np.full((200, 300, 3), 128, np.uint8)
+    paint_mouth(f0, upper, lower, style)
+    assert np.array_equal(base, f0)                        # 0 = exactly the interior without a tongue
+    ramp = [paint(t) for t in np.linspace(0, 1, 21)]
+    changed = np.abs(ramp[-1] - base).max(2) > 2
+    assert changed.sum() > 300                             # the tongue shows at 1
+    rows, cols = np.nonzero(changed)
+    assert rows.min() >= 96 and rows.max() <= 131 and cols.min() >= 100 and cols.max() <= 200   # inside the lips
+    redness = lambda f: int((((f[..., 0] - f[..., 1]) > 40) & (f[..., 0] > 70)).sum())
+    area = [redness(f) for f in ramp]
+    assert area[-1] > area[0] + 300                        # tongue-coloured at 1
+    shown = [int((np.abs(f - base).max(2) > 2).sum()) for f in ramp]
+    assert all(b >= a for a, b in zip(shown, shown[1:]))   # it grows steadily with the channel
+    steps = [np.abs(b - a).max() for a, b in zip(ramp, ramp[1:])]
+    assert max(steps) <= 40                                # 0.05 of the channel never moves a pixel far
+    same = [paint(0.5), paint(0.5)]
+    assert np.array_equal(*same)                           # deterministic: no per-frame noise
+
+
+def test_tongue_channel_reaches_the_rendered_frames(ident):
+    n = 3
+    mouth = np.tile([0.25, 0.0], (n, 1))
+    m = Motion(FPS, mouth, np.zeros((n, 3)), np.zeros(n), np.zeros(n), [0.0, 1.0, 0.0])
+    frames = [f for f, _ in WarpRenderer().frames_with_landmarks(ident, m)]
+    assert np.array_equal(frames[0], frames[2])
+    diff = np.abs(frames[1].astype(int) - frames[0]).max(2) > 8
+    assert diff.sum() > 50                                 # the tongue shows in the open mouth
+    lm = next(WarpRenderer().frames_with_landmarks(ident, m))[1]
+    rows, cols = np.nonzero(diff)
+    assert lm[13, 1] - 3 <= rows.min() and rows.max() <= lm[14, 1] + 3   # between the inner lips

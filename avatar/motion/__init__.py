@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from avatar.motion.idle import add_idle
-from avatar.motion.rig import mouth_track
+from avatar.motion.rig import mouth_track, tongue_track
 from typing import TYPE_CHECKING
 
 from avatar.types import Motion, Speech
@@ -25,7 +25,9 @@ def phoneme_motion(speech: Speech, fps: float, *, seed: int = 0, still: bool = F
     """Viseme-rig lip sync from the Speech's phoneme timings, plus idle motion."""
     n = Motion.frame_count(speech.duration, fps)
     mouth = mouth_track(speech.phonemes, n, fps)
-    return add_idle(mouth, speech, fps, seed=seed, still=still, expression_scale=expression_scale)
+    m = add_idle(mouth, speech, fps, seed=seed, still=still, expression_scale=expression_scale)
+    m.tongue = tongue_track(speech.phonemes, n, fps)
+    return m
 
 
 def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | None = None) -> Motion:

@@ -20,6 +20,7 @@ RAMP = 0.08             # s, silence closure ramp (raised cosine), inside the si
 LIP_RAMP = 0.05         # s, p/b/m closure ramp, into the neighbours
 SILENCE_MIN = 0.12      # s, a gap at least this long closes the mouth completely
 LONG_GAP = 0.25         # s, a word gap this long counts as a pause
+TONGUE_SMOOTH = 0.025   # s, Gaussian smoothing of the tongue track (std)
 
 
 def segments(phonemes: list[Phoneme]) -> list[tuple[float, float, Viseme]]:
@@ -107,16 +108,36 @@ def viseme_targets(calibrated: bool = False) -> np.ndarray:
     return np.array([table.get(v.name, (v.open, v.width)) for v in VISEMES.values()], np.float64)
 
 
+def _weights(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated: bool):
+    fit = REAL_FIT if calibrated and REAL_FIT else {"lead": 0.0, "tau_scale": 1.0}
+    return viseme_weights(phonemes, n_frames, fps, fit["lead"], TAU_ANTICIPATE * fit["tau_scale"],
+                          TAU_CARRY * fit["tau_scale"])
+
+
 def mouth_track(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated: bool = True) -> np.ndarray:
     """(n_frames, 2) float32 [open, width] sampled at t = i / fps. calibrated (the runtime rig):
     the viseme targets, lead and coarticulation time constants fitted to real speakers
     (avatar.motion.visemes.REAL_FIT); False: the design table at the phoneme times (what the
     synthetic training targets of the audio model use)."""
-    fit = REAL_FIT if calibrated and REAL_FIT else {"lead": 0.0, "tau_scale": 1.0}
-    W, g_open, g_width = viseme_weights(phonemes, n_frames, fps, fit["lead"], TAU_ANTICIPATE * fit["tau_scale"],
-                                        TAU_CARRY * fit["tau_scale"])
+    W, g_open, g_width = _weights(phonemes, n_frames, fps, calibrated)
     mouth = W @ viseme_targets(calibrated)
     mouth[:, 0] *= g_open
     mouth[:, 1] *= g_width
     mouth[:, 0] = np.maximum(mouth[:, 0], 0.0)
     return mouth.astype(np.float32)
+
+
+def tongue_track(phonemes: list[Phoneme], n_frames: int, fps: float, calibrated: bool = True) -> np.ndarray:
+    """(n_frames,) float32 tongue in view (avatar.types.Motion.tongue), 0..1: the visemes'
+    tongue targets (th, l, t d n, wide vowels) through the same dominance weights and
+    timing as mouth_track, so it rises and falls smoothly with its phonemes (never jumps from
+    one frame to the next), and it is 0 wherever the lips close (p b m, silences). The
+    tongue is slower than the lips: the track is smoothed over TONGUE_SMOOTH seconds."""
+    from scipy.ndimage import gaussian_filter1d
+
+    W, g_open, _ = _weights(phonemes, n_frames, fps, calibrated)
+    targets = np.array([v.tongue for v in VISEMES.values()], np.float64)
+    track = (W @ targets) * g_open
+    if len(track) > 1:
+        track = gaussian_filter1d(track, TONGUE_SMOOTH * fps, mode="nearest")
+    return np.clip(track, 0.0, 1.0).astype(np.float32)

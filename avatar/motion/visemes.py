@@ -15,24 +15,25 @@ class Viseme:
     width: float       # target mouth-width change (eye-distance units)
     dominance: float   # how strongly it resists its neighbours (Cohen-Massaro alpha)
     closure: bool = False   # lips must fully close at its centre (p, b, m)
+    tongue: float = 0.0     # tongue in view (avatar.types.Motion.tongue): tip up for th/l/t/d/n, body for wide vowels
 
 
 VISEMES: dict[str, Viseme] = {v.name: v for v in [
     Viseme("sil", 0.00, 0.00, 1.0),
     Viseme("PBM", 0.00, 0.00, 0.3, closure=True),   # bilabial: the closure envelope shuts the lips
     Viseme("FV", 0.02, 0.01, 0.9),                  # lower lip on upper teeth
-    Viseme("TH", 0.05, 0.02, 0.6),                  # tongue between teeth
-    Viseme("TDN", 0.05, 0.02, 0.45),                # alveolar t d n s z
+    Viseme("TH", 0.05, 0.02, 0.6, tongue=1.0),  # tongue between teeth
+    Viseme("TDN", 0.05, 0.02, 0.45, tongue=0.5),  # alveolar t d n s z
     Viseme("SH", 0.05, -0.05, 0.7),                 # ʃ ʒ tʃ dʒ: protruded
     Viseme("KG", 0.07, 0.00, 0.35),                 # velar k g ŋ
     Viseme("R", 0.05, -0.05, 0.6),
-    Viseme("L", 0.08, 0.00, 0.4),
+    Viseme("L", 0.08, 0.00, 0.4, tongue=0.9),
     Viseme("W", 0.03, -0.09, 0.9),                  # w: tight rounding
     Viseme("Y", 0.04, 0.04, 0.5),
     Viseme("H", 0.09, 0.00, 0.1),                   # takes the shape of its neighbours
-    Viseme("AA", 0.27, 0.02, 1.0),                  # ɑ a æ: wide open
-    Viseme("AE", 0.22, 0.04, 1.0),
-    Viseme("AH", 0.16, 0.00, 0.8),                  # ʌ
+    Viseme("AA", 0.27, 0.02, 1.0, tongue=0.2),  # ɑ a æ: wide open
+    Viseme("AE", 0.22, 0.04, 1.0, tongue=0.2),
+    Viseme("AH", 0.16, 0.00, 0.8, tongue=0.15),  # ʌ
     Viseme("SCHWA", 0.10, 0.00, 0.5),               # ə ɐ: short, weak
     Viseme("EH", 0.15, 0.04, 0.9),                  # ɛ e
     Viseme("IH", 0.09, 0.05, 0.8),                  # ɪ

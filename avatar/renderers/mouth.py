@@ -231,6 +231,30 @@ def _bank_interior(u, v, top, bot, half, upper, lower, style: MouthStyle) -> np.
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def _tongue(img, u, v, top, bot, half, style: MouthStyle, amount: float) -> np.ndarray:
+    """The tongue brought forward into view (Motion.tongue, 0..1) over any interior: a rounded
+    front rising from behind the lower lip, its tip reaching towards the upper teeth at 1
+    (th, l), lower for t d n, a broad low body for wide vowels. Every term is continuous in
+    `amount` and the lip shapes, so the tongue grows and recedes smoothly (no flicker) and
+    is exactly absent at 0."""
+    e = style.eye
+    gap = np.maximum(bot - top, 1e-3)
+    a = float(np.clip(amount, 0.0, 1.0))
+    reach = (0.1 + 0.6 * a) * gap                           # height of the tongue above the lower lip
+    w_t = half * (0.75 - 0.25 * a)                           # the tip narrows as it comes up
+    r = np.clip(u / max(w_t, 1.0), -1, 1)
+    edge = bot - reach * np.sqrt(np.clip(1 - r ** 2, 0, 1))  # the tongue's top contour
+    soft = max(1.2, 0.012 * e)
+    inside = np.clip((v - edge) / soft + 0.5, 0, 1) * np.clip((1 - np.abs(u) / max(w_t, 1.0)) * w_t / soft, 0, 1)
+    alpha = inside * np.clip(a / 0.15, 0, 1) * 0.9
+    depth = np.clip((v - edge) / np.maximum(reach, 1.0), 0, 1)
+    groove = 1.0 - 0.1 * np.exp(-(u / max(0.05 * e, 1.0)) ** 2)    # the midline furrow
+    rim = np.clip((v - edge) / max(3 * soft, 1.0), 0, 1)          # lit along its top, in shadow below
+    tone = (0.6 + 0.3 * rim * (1 - depth) ** 2) * groove * (1.0 - 0.45 * r ** 2)
+    colour = style.tongue * tone[..., None]
+    return img * (1 - alpha[..., None]) + colour * alpha[..., None]
+
+
 def _lip_band(img, roi, u, v, top, bot, mid, ax, ay, style: MouthStyle) -> np.ndarray:
     """Lip flesh along the inner-lip lines: MediaPipe's inner contour lies a little inside
     the lips (it reads about 2 * LIP_BAND even on pressed lips), so the lips keep their
@@ -260,12 +284,13 @@ def _lip_band(img, roi, u, v, top, bot, mid, ax, ay, style: MouthStyle) -> np.nd
 
 
 def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: MouthStyle,
-                skull: np.ndarray | None = None) -> None:
+                skull: np.ndarray | None = None, tongue: float = 0.0) -> None:
     """Paint the interior into `frame` (H, W, 3 uint8, in place) between the inner-lip chains.
 
     upper, lower: (11, 2) inner-lip points (INNER_UPPER / INNER_LOWER order) in frame pixels.
     skull: (11, 2) where the photo's inner upper lip is with the head pose only (no
     expression): the upper teeth hang from it. None: from the upper lip itself.
+    tongue: Motion.tongue for this frame (0: no tongue drawn beyond the interior's own).
     """
     import cv2
 
@@ -306,6 +331,8 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     if style.photo is not None and style.bank is None:
         real, wgt = _photo_interior(u, v, top, bot, tline, half, style)
         img = img * (1 - wgt) + real * wgt
+    if tongue > 0:
+        img = _tongue(img, u, v, top, bot, half, style, tongue)
     # the lips around the hole (a margin that the mirrored band may sample), before painting
     m = int(np.ceil(2 * LIP_BAND * e)) + 3
     rx0, ry0, rx1, ry1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)

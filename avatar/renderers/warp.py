@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from avatar.face.measure import mouth_open
+from avatar.face.reenact import PLACEMENT
 from avatar.renderers.mouth import (INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER, MouthStyle,
                                  mouth_style, paint_mouth)
 from avatar.types import Identity, Motion, eye_distance
@@ -32,12 +33,16 @@ BROWS = (46, 53, 52, 65, 55, 70, 63, 105, 66, 107, 276, 283, 282, 295, 285, 300,
 IRIS_RIGHT, IRIS_LEFT = range(468, 473), range(473, 478)
 
 ANCHOR_RING = 1.45            # static anchor ring, times the face-oval radius from the face centre
-JAW_FRACTION = 0.75           # chin drop per unit of lip opening
-UPPER_LIP_SHARE = 0.2         # part of an opening taken by the upper lip (the rest by the lower)
+JAW_DROP = 0.38               # chin drop per unit of inner-lip opening (real speakers, MediaPipe: 0.38)
+JAW_PIVOT = (132, 361)        # mesh points at the jaw's hinge depth (in front of the ears): they stay put
+WIDTH_LIFT = 0.13             # mouth rise per unit of `width` (spreading lifts it, rounding drops it)
+WIDTH_THIN = 0.11             # lower-lip thinning per unit of `width`, in eye distances
+UPPER_LIP_SHARE = 0.24        # part of an opening taken by the upper lip (the rest by the lower; real: 0.24)
 BLINK_MEET = 0.85             # where the lids meet, from the upper (0) to the lower (1) lid
 BROW_LIFT = 0.09              # eyebrow raise at brow=1, in eye distances
 DEPTH_DETAIL = 0.3            # share of the mesh's fine depth relief used by head rotation
 MAX_SHIFT = 0.4              # largest head translation, in eye distances (the anchor ring stays put)
+MAX_ZOOM = 0.15               # largest change of head size (the speaker leaning in or back), as a share
 COARSE = 4                    # smallest coarse map grid step in px (exact patches around mouth and eyes)
 COARSE_PER_EYE = 30           # coarse steps per eye distance on large faces (step up to 3 * COARSE)
 
@@ -128,9 +133,11 @@ class FaceRig:
 
     # ------------------------------------------------------------------ per frame
     def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float,
-               shift: np.ndarray | None = None) -> np.ndarray:
-        """(478, 3) target landmarks in working pixels for one Motion row; `shift` (2,) moves
-        the whole head by that many working pixels after the rotation (the anchors stay)."""
+               shift: np.ndarray | None = None, zoom: float | None = None) -> np.ndarray:
+        """(478, 3) target landmarks in working pixels for one Motion row; `zoom` scales the
+        head about its upper face's centre after the rotation, then `shift` (2,) moves it by
+        that many working pixels (the anchors stay). Both come from real footage
+        (avatar.face.reenact); Motion itself has neither."""
         o, wd = float(mouth[0]), float(mouth[1])
         d = wd * self.width_basis + float(blink) * self.blink_basis + float(brow) * self.brow_basis
         if self.rest_open > 0 and o < self.rest_open:
@@ -147,6 +154,9 @@ class FaceRig:
             q = lm.copy()
             q[:, 2] = self.depth
             lm[:, :2] += ((q - self.pivot) @ r.T + self.pivot - q)[:, :2]
+        if zoom is not None and zoom != 1.0:
+            c = lm[list(PLACEMENT), :2].mean(0)
+            lm[:, :2] = c + (lm[:, :2] - c) * float(np.clip(zoom, 1 - MAX_ZOOM, 1 + MAX_ZOOM))
         if shift is not None:
             lm[:, :2] += np.clip(shift, -MAX_SHIFT * self.eye, MAX_SHIFT * self.eye)
         return lm
@@ -186,13 +196,15 @@ class FaceRig:
             sub[pids >= 0] = _apply(A, pids, xx, yy)[pids >= 0]
         return m
 
-    def skull_line(self, head: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+    def skull_line(self, head: np.ndarray, shift: np.ndarray | None = None, zoom: float | None = None) -> np.ndarray:
         """(11, 2) the photo's inner upper lip moved by the head pose only: the upper teeth's line."""
-        rest = self.target(np.array([self.rest_open, 0.0]), head, 0.0, 0.0, shift)
+        rest = self.target(np.array([self.rest_open, 0.0]), head, 0.0, 0.0, shift, zoom)
         return rest[list(INNER_UPPER), :2]
 
-    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None) -> np.ndarray:
-        """The working image warped to `tgt` (a new array); skull: see skull_line."""
+    def render(self, tgt: np.ndarray, blink: float, skull: np.ndarray | None = None,
+               tongue: float = 0.0) -> np.ndarray:
+        """The working image warped to `tgt` (a new array); skull: see skull_line; tongue:
+        Motion.tongue (avatar.renderers.mouth.paint_mouth)."""
         import cv2
 
         e = self.eye
@@ -204,7 +216,7 @@ class FaceRig:
         m = self.backward_map(tgt, patches)
         out = self.image.copy()
         out[ay0:ay1, ax0:ax1] = cv2.remap(self.image, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull)
+        paint_mouth(out, tgt[list(INNER_UPPER), :2], tgt[list(INNER_LOWER), :2], self.style, skull, tongue)
         return out
 
 
@@ -274,6 +286,21 @@ def _apply(A: np.ndarray, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.n
     return np.stack([mx, my], axis=-1).astype(np.float32)
 
 
+def _jaw_weight(lm: np.ndarray, v: np.ndarray, eye: float) -> np.ndarray:
+    """(468,) share of the chin's drop that each mesh point takes when the jaw opens.
+
+    The jaw turns about the hinge line in front of the ears (JAW_PIVOT's depth): a point's
+    drop in a frontal view is proportional to how far in front of that line it is (the
+    chin most, the jaw's angle little, the ears nothing), so mesh depth gives it. Only the
+    jaw moves: the weight fades out from below the mouth corners (v > 0) to above them, so
+    the upper lip, cheeks and nose stay, and the neck and background (outside the mesh,
+    held by the static anchors) stay still too."""
+    z = lm[:N_MESH, 2]
+    zp = float(lm[list(JAW_PIVOT), 2].mean())
+    reach = max(zp - float(lm[152, 2]), 0.2 * eye)          # the chin's distance in front of the hinge
+    return np.clip((zp - z) / reach, 0, 1.2) * _smoothstep(v, -0.12 * eye, 0.12 * eye)
+
+
 def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray]:
     """Linear displacement fields (468, 2) in pixels for the mouth, eyes and brows."""
     import cv2
@@ -298,13 +325,13 @@ def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray
     lower = on_lip & (v > (top + bot) / 2)
     lower[list(INNER_LOWER)] = True
     lower[list(INNER_UPPER)] = False
-    lower[[78, 308, 61, 291]] = False
-    upper = on_lip & ~lower
+    corner = np.isin(np.arange(n), [78, 308, 61, 291])
+    lower[corner] = False
+    upper = on_lip & ~lower & ~corner          # the corners go with the jaw only
     prof = np.sqrt(np.clip(1 - (u / half) ** 2, 0, 1))
     gap = np.maximum(bot - top, 0.0)
     gap_c = max(float(gap[13]), 1e-6)
-    jaw = JAW_FRACTION * np.clip(1 - (u / (1.3 * eye)) ** 2, 0, 1) * _smoothstep(v, -0.05 * eye, 0.3 * eye)
-    jaw[on_lip] = 0
+    jaw = JAW_DROP * _jaw_weight(lm, v, eye)
     ol = p[list(OUTER_LOWER)]
     uo, vo = (ol - mc) @ ex, (ol - mc) @ ey
     below = np.clip(v - np.interp(u, np.sort(uo), vo[np.argsort(uo)]), 0, None)
@@ -313,20 +340,28 @@ def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray
 
     def lip_field(shape: np.ndarray, jaw_scale: float) -> np.ndarray:
         lw = (1 - UPPER_LIP_SHARE) * shape
-        dv = np.where(lower, lw, 0.0) - np.where(upper, UPPER_LIP_SHARE * shape, 0.0)
-        dv = dv + np.maximum(jaw * jaw_scale, lw * follow)
+        # the jaw carries everything below the mouth corners; the lower lip opens further on
+        # its own, and the skin under it follows it, fading into the jaw (nothing folds over)
+        dv = np.maximum(jaw * jaw_scale, np.where(lower, lw, lw * follow))
+        dv = np.where(upper, -UPPER_LIP_SHARE * shape, dv)
         return dv[:, None] * ey[None, :]
 
     open_b = lip_field(prof, 1.0)
     close_b = np.zeros((n, 2))
     if rest_open > 0.005:
         close_b = -lip_field(gap, gap_c)
-    # --- width: corners in/out, lips thin when spread and thicken when rounded
+    # --- width: corners in/out; the mouth rises when it spreads (a smile) and drops when it
+    # rounds, the lower lip thins as it spreads (the upper keeps its thickness), as measured
+    # on real speakers (per unit width: the lips rise 0.13, the chin 0.11, the outer lower
+    # lip 0.24, the nose not at all); the skin beside the corners goes half as far as they do
     du = 0.5 * eye * np.clip(u / half, -1, 1)
     dist = np.min(np.hypot(*(p[:, None, :] - outer[None].astype(np.float64)).transpose(2, 0, 1)), axis=1)
-    fall = np.where(on_lip, 1.0, np.exp(-(dist / (0.25 * eye)) ** 2))
-    thick = np.where(on_lip & ~np.isin(np.arange(n), INNER_UPPER + INNER_LOWER), 0.3 * eye * prof, 0.0)
-    width_b = (du * fall)[:, None] * ex[None, :] + (np.where(lower, -thick, thick))[:, None] * ey[None, :]
+    near = 0.5 + 0.5 * np.exp(-(dist / (0.06 * eye)) ** 2)      # no step at the lip's edge
+    fall = np.where(on_lip, 1.0, near * np.exp(-(dist / (0.4 * eye)) ** 2))
+    lift = WIDTH_LIFT * eye * np.where(on_lip, 1.0, np.exp(-(dist / (0.8 * eye)) ** 2)) * _smoothstep(v, -0.4 * eye, -0.1 * eye)
+    outer_lower = lower & ~np.isin(np.arange(n), INNER_LOWER)
+    thin = np.where(outer_lower, WIDTH_THIN * eye * prof, 0.0)
+    width_b = (du * fall)[:, None] * ex[None, :] - (lift + thin)[:, None] * ey[None, :]
     # --- blink and brows work in the eye frame (x along the eye line, y down the face), so a
     # tilted head still closes its lids along the face and raises its brows up the face
     fx = (lm[263, :2] - lm[33, :2]) / np.linalg.norm(lm[263, :2] - lm[33, :2])
@@ -400,16 +435,21 @@ class WarpRenderer:
         return rig, (x0, y0), scale
 
     def frames_with_landmarks(self, identity: Identity, motion: Motion, *, crop: bool = False,
-                              shift: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                              shift: np.ndarray | None = None,
+                              zoom: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (frame uint8 RGB, (478, 2) float32 landmarks in that frame's pixels) per Motion row.
         shift: optional (T, 2) head translation per frame in photo pixels (self-reenactment of
-        real footage; Motion itself has no translation)."""
+        real footage; Motion itself has no translation); zoom: optional (T,) head size factor
+        per frame (see FaceRig.target)."""
         rig, (x0, y0), scale = self.rig(identity, crop=crop)
         base = None if crop else identity.image
+        tongue = motion.tongue if motion.tongue is not None else np.zeros(len(motion), np.float32)
         for i in range(len(motion)):
             sh = None if shift is None else np.asarray(shift[i], np.float64) * scale
-            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh)
-            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh))
+            zm = None if zoom is None else float(zoom[i])
+            tgt = rig.target(motion.mouth[i], motion.head[i], motion.blink[i], motion.brow[i], sh, zm)
+            face = rig.render(tgt, float(motion.blink[i]), rig.skull_line(motion.head[i], sh, zm),
+                              float(tongue[i]))
             lm2 = tgt[:, :2].astype(np.float32)
             if crop:
                 yield face, lm2
