@@ -162,12 +162,24 @@ def _fail():
 def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
     """Speech of the real `audio` with `reading`'s words (a Piper reading of the transcript)
     timed on it by pocketsphinx, the aligned phones as IPA, and the markers carried over."""
-    from avatar.face.quiet import native_quiet
-
     words = _pronunciations(reading)
     if not words:
         raise AvatarError("the transcript has no words to align", field="transcript",
                           hint="give the text that is spoken in the recording")
+    spans, phonemes = _align_words(audio, sr, words)
+    times = {i: t for (i, _, _), t in zip(words, spans)}
+    out: list[Word] = []
+    for i, w in enumerate(reading.words):
+        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)   # no phones: glue on
+        out.append(Word(w.text, *t))
+    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=out,
+                  markers=_carry_markers(reading, out))
+
+
+def _align_words(audio: np.ndarray, sr: int, words: list[tuple[int, str, str | None]]):
+    """(a (start, end) per word, the aligned phones as IPA) of pocketsphinx words on `audio`."""
+    from avatar.face.quiet import native_quiet
+
     raw = _to_int16(audio, sr)
     duration = len(audio) / float(sr)
     spans: list[tuple[float, float]] = []
@@ -190,13 +202,7 @@ def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
     if len(spans) != len(words):
         _fail()
     _check_fit(phonemes)
-    times = {i: t for (i, _, _), t in zip(words, spans)}
-    out: list[Word] = []
-    for i, w in enumerate(reading.words):
-        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)   # no phones: glue on
-        out.append(Word(w.text, *t))
-    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=out,
-                  markers=_carry_markers(reading, out))
+    return spans, phonemes
 
 
 def _check_fit(phonemes: list[Phoneme]) -> None:
@@ -245,7 +251,9 @@ def recognize(audio: np.ndarray, sr: int) -> Speech:
     """Speech of `audio` with words and phones from pocketsphinx's own recognition (its
     bundled US-English language model), then force-aligned. The words are often wrong
     (so never used for captions), but the phones mostly sound alike: `avatar lips eval`
-    scores the rig on them as a transcript-free baseline."""
+    scores the rig on them as a transcript-free baseline. The recognised words are
+    dictionary words, aligned as they are (no Piper reading of them: reading a long
+    hypothesis, one sentence without punctuation, took about 1 GB for a minute of speech)."""
     from avatar.face.quiet import native_quiet
     from pocketsphinx import Decoder
 
@@ -253,6 +261,11 @@ def recognize(audio: np.ndarray, sr: int) -> Speech:
         decoder = Decoder(loglevel="FATAL")
         _decode(decoder, _to_int16(audio, sr))
         hyp = decoder.hyp()
-    if hyp is None or not hyp.hypstr.strip():
+        names = [] if hyp is None else [n for n in (_dictionary_word(decoder, w) for w in hyp.hypstr.split())
+                                         if n is not None]
+    if not names:
         return Speech(np.asarray(audio, np.float32), int(sr))
-    return align_transcript(audio, sr, hyp.hypstr)
+    words = [(i, name, None) for i, name in enumerate(names)]
+    spans, phonemes = _align_words(audio, sr, words)
+    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes,
+                  words=[Word(n, *t) for n, t in zip(names, spans)])
