@@ -253,3 +253,29 @@ def test_streamed_motion_matches_one_pass(tmp_path, monkeypatch, piper):
         assert np.corrcoef(a.mouth[:, 0], b.mouth[:, 0])[0, 1] > 0.95
         assert a.mouth[cut - 3:cut + 4, 0].max() < 0.03 and b.mouth[:, 0].max() > 0.15
         assert np.abs(a.mouth[cut - 3:cut + 4] - b.mouth[cut - 3:cut + 4]).max() < 0.02
+
+
+def test_streamed_alignment_matches_one_pass(tmp_path, monkeypatch):
+    """A long recording with its transcript: read in windows, word pass fed piece by piece,
+    phones aligned stretch by stretch; the same words at about the same times as one pass."""
+    from avatar.speech import recorded
+    from avatar.speech.piper_voice import PiperVoice
+
+    slow = PiperVoice(VoiceSpec(speed=0.75, noise_scale=0.8, sentence_pause=0.9)).synthesize(TEXT + " " + TEXT)
+    path = tmp_path / "long.wav"
+    sf.write(path, slow.audio, slow.sample_rate)
+    one = RecordedVoice(VoiceSpec(engine="recorded", audio=path, transcript=TEXT + " " + TEXT)).synthesize()
+    monkeypatch.setattr(recorded, "PIECE_SECONDS", 4.0)
+    monkeypatch.setattr(align, "CHUNK_SECONDS", 3.0)
+    monkeypatch.setattr(align, "WINDOW_CHARS", 60)
+    assert len(align._windows(TEXT + " " + TEXT)) == 2
+    voice = RecordedVoice(VoiceSpec(engine="recorded", audio=path, transcript=TEXT + " " + TEXT))
+    streamed = voice.stream()
+    assert isinstance(streamed.audio, recorded.RecordingAudio) and len(streamed.audio.bounds) > 2
+    assert [w.text for w in streamed.words] == [w.text for w in one.words]
+    err = [abs(a.start - b.start) for a, b in zip(streamed.words, one.words)]
+    assert np.median(err) < 0.03 and max(err) < 0.1
+    sailed = [w.start for w in streamed.words if w.text == "sailed"]
+    assert [m for m, _ in streamed.markers] == ["next", "next"] and [t for _, t in streamed.markers] == sailed
+    assert sum(p.symbol in ("b", "p", "m") for p in streamed.phonemes) >= 12
+    assert all(0 <= p.start <= p.end <= streamed.duration + 1e-6 for p in streamed.phonemes)
