@@ -7,6 +7,12 @@ scenes join without resampling): leading/trailing silence trimmed, clipping soft
 and, when a transcript is known, word and phoneme times from forced alignment with
 pocketsphinx (avatar.speech.align). Without a transcript the
 Speech has no words (so no captions), and a warning says so.
+
+A recording longer than PIECE_SECONDS is never held whole (open_recording): it is decoded
+to a temporary file, measured (peak, loudness), then cut in its pauses into pieces that are
+prepared one by one into a second temporary file (a RecordingAudio). RecordedVoice.stream
+returns a Speech over it; motion (avatar.motion.make_motion), alignment and the encoder
+(avatar.video.mp4.write_mp4) read it piece by piece, so `say --audio` runs in flat memory.
 """
 from __future__ import annotations
 
@@ -258,6 +264,7 @@ def _stream(source: RecordingAudio, power: np.ndarray, peak: float, path: Path) 
     # pieces start on the resampler's grid (multiples of `step` input samples = whole output
     # samples), so they join sample-exact, as one pass would put them
     step = sr // math.gcd(sr, OUTPUT_RATE)
+    step = step if step <= FRAME * sr else 1     # an odd rate (no fine grid): pieces join within a sample
     start = max(0, active[0] * hop - int(KEEP_MARGIN * sr)) // step * step
     end = min(len(source), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))
     cuts = sorted({c // step * step for c in _cuts(db, hop, sr, start, end)} - {start})
