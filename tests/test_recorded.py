@@ -279,3 +279,27 @@ def test_streamed_alignment_matches_one_pass(tmp_path, monkeypatch):
     assert [m for m, _ in streamed.markers] == ["next", "next"] and [t for _, t in streamed.markers] == sailed
     assert sum(p.symbol in ("b", "p", "m") for p in streamed.phonemes) >= 12
     assert all(0 <= p.start <= p.end <= streamed.duration + 1e-6 for p in streamed.phonemes)
+
+
+def test_say_streams_a_long_recording_end_to_end(tmp_path, monkeypatch, piper, astronaut_path):
+    """avatar.say on a recording longer than a piece: the clip lasts as long as the prepared
+    recording and carries its audio (the encoder read it from the temporary file in blocks)."""
+    from avatar.api import say
+    from avatar.speech import recorded
+    from avatar.video import probe
+    from avatar.video.mp4 import read_audio, write_mp4
+
+    gap = np.zeros(int(0.8 * piper.sample_rate), np.float32)
+    said = piper.synthesize("Bob bought a big map, then Pam came by.").audio
+    path = tmp_path / "take.wav"
+    sf.write(path, np.concatenate([gap, said, gap, said, gap]), piper.sample_rate)
+    monkeypatch.setattr(recorded, "PIECE_SECONDS", 3.0)
+    audio = recorded.open_recording(path)
+    assert isinstance(audio, recorded.RecordingAudio) and len(audio.bounds) > 2
+    with pytest.warns(UserWarning, match="no transcript"):
+        r = say(audio=path, face=astronaut_path, out=tmp_path / "take.mp4", fps=10, size=96, motion="phonemes")
+    info = probe(r.out)
+    assert info["frames"] == r.frames == round(len(audio) / OUTPUT_RATE * 10)
+    frames = [np.zeros((96, 96, 3), np.uint8)] * r.frames
+    ref = write_mp4(tmp_path / "ref.mp4", frames, fps=10, audio=np.asarray(audio), sample_rate=OUTPUT_RATE)
+    assert np.array_equal(read_audio(r.out)[0], read_audio(ref)[0])
