@@ -303,3 +303,16 @@ def test_say_streams_a_long_recording_end_to_end(tmp_path, monkeypatch, piper, a
     frames = [np.zeros((96, 96, 3), np.uint8)] * r.frames
     ref = write_mp4(tmp_path / "ref.mp4", frames, fps=10, audio=np.asarray(audio), sample_rate=OUTPUT_RATE)
     assert np.array_equal(read_audio(r.out)[0], read_audio(ref)[0])
+
+
+def test_transcript_read_in_windows_keeps_words_and_markers(piper, monkeypatch):
+    text = "[next] Peter bought 42 boats. Then he sailed. [next] Slowly across the bay! Done. [next]"
+    reading = piper.synthesize(text)
+    monkeypatch.setattr(align, "WINDOW_CHARS", 20)
+    assert len(align._windows(text)) == 4
+    texts, words, markers = align._read_windows(text, piper)
+    assert texts == [w.text for w in reading.words]
+    assert words == align._pronunciations(reading)          # the same dictionary words and oov entries
+    first_after = [next((k for k, w in enumerate(reading.words) if w.start >= t - 1e-6), len(texts))
+                   for _, t in reading.markers]
+    assert markers == [("next", k) for k in first_after] and first_after[-1] == len(texts)
