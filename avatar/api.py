@@ -109,7 +109,9 @@ def speak(script: str | Path | Presentation, out: str | Path, *, voice: str | No
 # --------------------------------------------------------------------------- say / Presenter
 @dataclass
 class Clip:
-    """One talking-head clip in memory. `frames` is an iterator (frames are made as it is read)."""
+    """One talking-head clip. `frames` is an iterator (frames are made as it is read). `audio` is
+    an array, or for a recording longer than avatar.speech.recorded.PIECE_SECONDS a RecordingAudio
+    read from a temporary file in blocks (np.asarray(clip.audio) gives the array)."""
 
     frames: Iterator[np.ndarray]
     n_frames: int
@@ -178,7 +180,7 @@ class Presenter:
             raise AvatarError("nothing to say: give TEXT or --audio FILE")
         if audio is not None:
             spec = VoiceSpec(engine="recorded", audio=Path(audio), transcript=transcript or text)
-            return load_voice(spec).synthesize(text or "")
+            return load_voice(spec).stream(text or "")   # a long recording stays in a temporary file
         if self._voice is None:
             self._voice = load_voice(self.voice_spec)
         return self._voice.synthesize(text)

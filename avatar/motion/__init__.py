@@ -11,7 +11,7 @@ from avatar.motion.idle import add_idle
 from avatar.motion.rig import mouth_track, tongue_track
 from typing import TYPE_CHECKING
 
-from avatar.types import Motion, Speech
+from avatar.types import Motion, Phoneme, Speech
 
 if TYPE_CHECKING:
     from avatar.script.models import AvatarSpec
@@ -40,6 +40,8 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
     scores above the audio model: README "Lip sync"); the audio model if none are found."""
     n = n_frames or Motion.frame_count(speech.duration, fps)
     kw = dict(seed=spec.seed, still=spec.still, expression_scale=spec.expression_scale)
+    if hasattr(speech.audio, "pieces"):   # a long recording (avatar.speech.recorded.RecordingAudio)
+        return _streamed_motion(speech, fps, spec, n, kw)
     source = spec.motion
     if source == "auto":
         if not speech.phonemes and len(speech.audio) and np.abs(speech.audio).max() > SILENT_PEAK:
@@ -52,6 +54,42 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
 
         model = load_model(spec.lips_model) if spec.lips_model else None   # None: the bundled checkpoint
         m = audio_motion(speech, fps, hybrid=source == "hybrid", model=model, **kw)
+    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
+
+
+def _streamed_motion(speech: Speech, fps: float, spec: AvatarSpec, n: int, kw: dict) -> Motion:
+    """make_motion for a recording streamed in pieces cut in its pauses: one piece in memory at
+    a time. 'auto' recognises each piece's phones (times made absolute), the audio model predicts
+    each piece's frames (its features normalised over the piece, its GRU starting afresh: the
+    pieces join in a pause, where the mouth is shut); the rig and the idle motion see the whole
+    (small) phoneme list."""
+    from dataclasses import replace
+
+    audio, sr = speech.audio, speech.sample_rate
+    source, phonemes = spec.motion, list(speech.phonemes)
+    if source == "auto":
+        if not phonemes:
+            for t0, piece in audio.pieces():
+                if len(piece) and np.abs(piece).max() > SILENT_PEAK:
+                    phonemes += [Phoneme(p.symbol, p.start + t0, p.end + t0)
+                                 for p in _with_recognised_phones(Speech(piece, sr)).phonemes]
+        source = "phonemes" if phonemes else "audio"
+    speech = replace(speech, phonemes=phonemes)
+    if source == "phonemes":
+        m = phoneme_motion(speech, fps, **kw)
+    else:
+        from avatar.motion.audio_model import hybrid_mouth, load_model
+
+        model = load_model(spec.lips_model) if spec.lips_model else load_model()
+        mouth = np.zeros((n, 2), np.float32)
+        for t0, piece in audio.pieces():
+            i0 = min(n, int(np.ceil(t0 * fps - 1e-9)))
+            i1 = min(n, int(np.ceil((t0 + len(piece) / sr) * fps - 1e-9)))
+            if i1 > i0:
+                mouth[i0:i1] = model.predict(piece, sr, i1 - i0, fps, start=i0 / fps - t0)
+        if source == "hybrid" and phonemes:
+            mouth = hybrid_mouth(mouth, phonemes, n, fps, lead=model.lead)
+        m = add_idle(mouth, speech, fps, **kw)
     return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
 
 

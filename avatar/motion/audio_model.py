@@ -113,14 +113,16 @@ class AudioMotionModel:
             outs.append(y[0])
         return np.concatenate(outs).astype(np.float32)
 
-    def predict(self, audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
-        """(n_frames, 2) float32 [open, width] for video frames at `fps` (frame i at t = i / fps)."""
+    def predict(self, audio: np.ndarray, sample_rate: int, n_frames: int, fps: float,
+                start: float = 0.0) -> np.ndarray:
+        """(n_frames, 2) float32 [open, width] for video frames at `fps` (frame i at
+        t = start + i / fps seconds into the audio)."""
         audio = np.asarray(audio, np.float32)
         if audio.size == 0 or n_frames <= 0:
             return np.zeros((max(0, n_frames), 2), np.float32)
         y = self.track(audio, sample_rate)
         t_in = (np.arange(len(y)) * self.cfg.stack + 0.5 * (self.cfg.stack - 1)) / F.FRAME_RATE
-        t_out = np.arange(n_frames) / float(fps)
+        t_out = start + np.arange(n_frames) / float(fps)
         out = np.stack([np.interp(t_out, t_in, y[:, c]) for c in range(2)], axis=1)
         out[:, 0] = np.maximum(out[:, 0], 0.0)
         return out.astype(np.float32)

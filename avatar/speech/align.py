@@ -162,12 +162,24 @@ def _fail():
 def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
     """Speech of the real `audio` with `reading`'s words (a Piper reading of the transcript)
     timed on it by pocketsphinx, the aligned phones as IPA, and the markers carried over."""
-    from avatar.face.quiet import native_quiet
-
     words = _pronunciations(reading)
     if not words:
         raise AvatarError("the transcript has no words to align", field="transcript",
                           hint="give the text that is spoken in the recording")
+    spans, phonemes = _align_words(audio, sr, words)
+    times = {i: t for (i, _, _), t in zip(words, spans)}
+    out: list[Word] = []
+    for i, w in enumerate(reading.words):
+        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)   # no phones: glue on
+        out.append(Word(w.text, *t))
+    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=out,
+                  markers=_carry_markers(reading, out))
+
+
+def _align_words(audio: np.ndarray, sr: int, words: list[tuple[int, str, str | None]]):
+    """(a (start, end) per word, the aligned phones as IPA) of pocketsphinx words on `audio`."""
+    from avatar.face.quiet import native_quiet
+
     raw = _to_int16(audio, sr)
     duration = len(audio) / float(sr)
     spans: list[tuple[float, float]] = []
@@ -190,13 +202,7 @@ def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
     if len(spans) != len(words):
         _fail()
     _check_fit(phonemes)
-    times = {i: t for (i, _, _), t in zip(words, spans)}
-    out: list[Word] = []
-    for i, w in enumerate(reading.words):
-        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)   # no phones: glue on
-        out.append(Word(w.text, *t))
-    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes, words=out,
-                  markers=_carry_markers(reading, out))
+    return spans, phonemes
 
 
 def _check_fit(phonemes: list[Phoneme]) -> None:
@@ -236,16 +242,132 @@ def _carry_markers(reading: Speech, words: list[Word]) -> list[tuple[str, float]
 
 def align_transcript(audio: np.ndarray, sr: int, transcript: str, voice=None) -> Speech:
     """Speech of the real `audio` with the transcript's words, phonemes and markers timed on it.
-    `voice`: anything with .synthesize(text) -> Speech with words (default: bundled Piper)."""
+    `voice`: anything with .synthesize(text) -> Speech with words (default: bundled Piper).
+    A long recording streamed in pieces (avatar.speech.recorded.RecordingAudio) is aligned
+    without ever holding it, nor Piper's reading, whole: see _align_streamed."""
+    if hasattr(audio, "pieces"):
+        return _align_streamed(audio, transcript, voice or _reference_voice())
     reading = (voice or _reference_voice()).synthesize(transcript)
     return force_align(audio, sr, reading)
+
+
+# --------------------------------------------------------------------------- long recordings
+WINDOW_CHARS = 2000   # a long transcript is read by Piper this much at a time, cut at sentence ends
+
+
+def _windows(text: str, size: int | None = None) -> list[str]:
+    """The transcript in pieces of about `size` characters, each ending at a sentence end."""
+    size = size or WINDOW_CHARS
+    out, cur = [], ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if cur and len(cur) + len(sentence) > size:
+            out.append(cur)
+            cur = ""
+        cur = f"{cur} {sentence}" if cur else sentence
+    return out + [cur] if cur else out
+
+
+def _read_windows(transcript: str, voice):
+    """The transcript read window by window, keeping only what alignment needs: (word texts,
+    pocketsphinx words (index into the texts, name, pronunciation), markers (name, index of the
+    first word after it, len(texts) when none follows)); each reading's audio is dropped."""
+    texts, words, markers = [], [], []
+    for window in _windows(transcript):
+        reading = voice.synthesize(window)
+        k = len(texts)
+        words += [(i + k, f"oov{i + k}" if pron else name, pron) for i, name, pron in _pronunciations(reading)]
+        for name, t in reading.markers:
+            after = [j for j, w in enumerate(reading.words) if w.start >= t - 1e-6]
+            markers.append((name, k + (after[0] if after else len(reading.words))))
+        texts += [w.text for w in reading.words]
+        del reading
+    return texts, words, markers
+
+
+def _raw_range(audio, a: int, b: int) -> np.ndarray:
+    """int16 samples a..b at RATE of a streamed recording, exactly b - a of them."""
+    sr = audio.sample_rate
+    x0, x1 = a * sr // RATE, min(len(audio), -(-b * sr // RATE))
+    raw = _to_int16(audio.read(x0, x1 - x0), sr)
+    skip = int(round(x0 * RATE / sr)) - a
+    raw = raw[-skip:] if skip < 0 else raw
+    return np.pad(raw, (0, max(0, b - a - len(raw))))[: b - a]
+
+
+def _align_streamed(audio, transcript: str, voice) -> Speech:
+    """align_transcript for a RecordingAudio: Piper reads the transcript in windows (only words,
+    pronunciations and markers kept); a word-level pass fed piece by piece (pocketsphinx's live
+    mean normalisation) finds the pauses; each stretch of about CHUNK_SECONDS between pauses is
+    then read back and phone-aligned alone, times kept absolute. Memory stays flat in the length."""
+    from avatar.face.quiet import native_quiet
+
+    sr = audio.sample_rate
+    texts, words, markers = _read_windows(transcript, voice)
+    if not words:
+        raise AvatarError("the transcript has no words to align", field="transcript",
+                          hint="give the text that is spoken in the recording")
+    n = int(round(len(audio) * RATE / sr))
+    hop = RATE * FRAME
+    with native_quiet():
+        decoder = _aligner(words)
+        decoder.start_utt()
+        for (a, b) in zip(audio.bounds, audio.bounds[1:]):
+            s0, s1 = int(round(a * RATE / sr)), int(round(b * RATE / sr))
+            decoder.process_raw(_raw_range(audio, s0, s1).tobytes(), full_utt=False)
+        decoder.end_utt()
+        if decoder.hyp() is None:
+            _fail()
+        gaps, k = [], 0
+        for seg in decoder.seg():
+            if _is_filler(seg.word):
+                gaps.append((int((seg.start_frame + seg.end_frame + 1) / 2 * hop), k))
+            else:
+                k += 1
+        del decoder
+    chunks, w0, s0 = [], 0, 0
+    for cut, k in gaps:
+        if cut - s0 >= CHUNK_SECONDS * RATE and w0 < k < len(words):
+            chunks.append((w0, k, s0, cut))
+            w0, s0 = k, cut
+    chunks.append((w0, len(words), s0, n))
+    duration = len(audio) / float(sr)
+    spans: list[tuple[float, float]] = []
+    phonemes: list[Phoneme] = []
+    with native_quiet():
+        try:
+            for w0, w1, s0, s1 in chunks:
+                raw = _raw_range(audio, s0, s1)
+                decoder = _aligner(words[w0:w1])
+                _decode(decoder, raw)
+                if decoder.hyp() is None:
+                    _fail()
+                decoder.set_alignment()
+                _decode(decoder, raw)
+                alignment = decoder.get_alignment()
+                if alignment is None:
+                    _fail()
+                _read_alignment(alignment, s0 / RATE, duration, spans, phonemes)
+        except RuntimeError:
+            _fail()
+    if len(spans) != len(words):
+        _fail()
+    _check_fit(phonemes)
+    times = {i: t for (i, _, _), t in zip(words, spans)}
+    out: list[Word] = []
+    for i, text in enumerate(texts):
+        t = times.get(i) or ((out[-1].end,) * 2 if out else (spans[0][0],) * 2)
+        out.append(Word(text, *t))
+    marks = [(name, out[i].start if i < len(out) else out[-1].end) for name, i in markers]
+    return Speech(audio, sr, phonemes=phonemes, words=out, markers=marks)
 
 
 def recognize(audio: np.ndarray, sr: int) -> Speech:
     """Speech of `audio` with words and phones from pocketsphinx's own recognition (its
     bundled US-English language model), then force-aligned. The words are often wrong
     (so never used for captions), but the phones mostly sound alike: `avatar lips eval`
-    scores the rig on them as a transcript-free baseline."""
+    scores the rig on them as a transcript-free baseline. The recognised words are
+    dictionary words, aligned as they are (no Piper reading of them: reading a long
+    hypothesis, one sentence without punctuation, took about 1 GB for a minute of speech)."""
     from avatar.face.quiet import native_quiet
     from pocketsphinx import Decoder
 
@@ -253,6 +375,11 @@ def recognize(audio: np.ndarray, sr: int) -> Speech:
         decoder = Decoder(loglevel="FATAL")
         _decode(decoder, _to_int16(audio, sr))
         hyp = decoder.hyp()
-    if hyp is None or not hyp.hypstr.strip():
+        names = [] if hyp is None else [n for n in (_dictionary_word(decoder, w) for w in hyp.hypstr.split())
+                                         if n is not None]
+    if not names:
         return Speech(np.asarray(audio, np.float32), int(sr))
-    return align_transcript(audio, sr, hyp.hypstr)
+    words = [(i, name, None) for i, name in enumerate(names)]
+    spans, phonemes = _align_words(audio, sr, words)
+    return Speech(np.asarray(audio, np.float32), int(sr), phonemes=phonemes,
+                  words=[Word(n, *t) for n, t in zip(names, spans)])

@@ -79,6 +79,21 @@ def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
     return resample(audio, rate, out_rate)
 
 
+class _Streamed:
+    """A streamed mono recording (anything with len() and read(start, n), such as
+    avatar.speech.recorded.RecordingAudio) seen as a (1, n) array that is only ever sliced."""
+
+    def __init__(self, audio):
+        self.audio, self.shape = audio, (1, len(audio))
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):      # [:2]: the channels (there is one)
+            return self
+        cols = key[1]
+        start, stop, _ = cols.indices(self.shape[1])
+        return self.audio.read(start, stop - start)[None]
+
+
 class _AudioStream:
     """Audio (as write_mp4 takes it) read out at `out_rate` in blocks: converted and resampled
     one second at a time through one libswresample context, so memory stays flat whatever the
@@ -87,7 +102,7 @@ class _AudioStream:
     BLOCK = 1.0   # seconds of input per resampling step
 
     def __init__(self, audio: np.ndarray, rate: int, out_rate: int):
-        a = _channels_first(audio)
+        a = _Streamed(audio) if hasattr(audio, "read") and not isinstance(audio, np.ndarray) else _channels_first(audio)
         self.src, self.rate, self.out_rate = a[:2], int(rate), int(out_rate)
         self.channels = self.src.shape[0]
         self.length = int(round(self.src.shape[1] * self.out_rate / self.rate))   # samples at out_rate
@@ -205,7 +220,7 @@ def _ahead(frames: Iterable[np.ndarray], depth: int) -> Iterator[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- write
-def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio: np.ndarray | None = None,
+def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio=None,
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
               threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD,
@@ -214,7 +229,8 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
     by one pixel to even sizes (yuv420p needs them). Audio is mono (n,) or stereo (n, 2),
-    float in [-1, 1] or int16, at `sample_rate`; it is resampled to 48 kHz. The video and
+    float in [-1, 1] or int16, at `sample_rate`, or a streamed mono recording read in blocks
+    (anything with len() and read(start, n): avatar.speech.recorded.RecordingAudio); it is resampled to 48 kHz. The video and
     audio durations come out equal: when the audio outlasts the frames by more than half
     a frame, the last frame is repeated; then the audio is cut or padded with silence to
     the video length. `metadata` becomes container tags (title, comment, ... and custom
