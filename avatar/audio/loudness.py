@@ -8,15 +8,15 @@ two passes over the track, in bounded memory: `source()` gives the track's block
 called twice.
 
 1. A meter pass (avatar.audio.meter, ITU-R BS.1770: K-weighted energy and 4x oversampled
-   true peak per 10 ms step) gives the integrated loudness and the peaks.
+   true peak per 5 ms step) gives the integrated loudness and the peaks.
 2. One linear gain brings the loudness to the target. Where that gain pushes a step's true
    peak over the ceiling, a limiter planned from the meter's summary pins it: each step's
-   gain is the least any step from 10 ms ahead to RELEASE behind it needs, linearly
-   interpolated between step centres, so no sample of a loud step is ever raised above
-   what that step allows (a 10 ms attack, RELEASE hold, 10 ms release). The loudness the
+   gain is the least that it and its neighbours allow, coming back up at RELEASE dB/s,
+   linearly interpolated between step centres, so no sample of a loud step is raised
+   above what that step allows (5 ms look-ahead, 5-10 ms attack). The loudness the
    limiting takes off is known from the same summary, so the gain in front of it is found
    before the second pass (bisection on the summary, 0.01 dB), and the second pass only
-   applies gain and limiter to each block.
+   applies gain and limiter to each block: no third pass, no re-measuring.
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from avatar.audio.meter import Meter, integrated
+from avatar.audio.meter import STEP, Meter, integrated
 
 log = logging.getLogger("avatar")
 MIN_SECONDS = 0.4        # BS.1770 gating blocks are 400 ms: shorter audio has no integrated loudness
-RELEASE = 5              # steps (50 ms) a limited step holds the gain down after it
+RELEASE = 100.0          # dB/s the limiter's gain comes back up at most (6 dB in 60 ms)
 MARGIN = 0.2             # dB the limiter aims under the ceiling (its true-peak meter is not the checker's)
 MAX_BOOST = 20.0         # dB the gain may rise over the unlimited gain to make up for limiting
 # dB the mix stays under the ceiling for the encoder. Lossy coding adds to the true peak, and not
@@ -45,9 +45,13 @@ def _gain(db: float) -> float:
 
 
 def _held(need: np.ndarray) -> np.ndarray:
-    """Per-step gain: the least `need` from one step ahead to RELEASE steps behind each step."""
-    padded = np.concatenate([np.ones(RELEASE), need, np.ones(1)])
-    return np.lib.stride_tricks.sliding_window_view(padded, RELEASE + 2).min(1)
+    """Per-step limiter gain from the gain each step allows: at most what it and its neighbours
+    allow (so the interpolation between step centres never raises a loud step), then coming
+    back up at RELEASE dB/s at most (a running minimum of need - slope, plus the slope)."""
+    db = 20 * np.log10(np.maximum(need, 1e-12))
+    db = np.lib.stride_tricks.sliding_window_view(np.concatenate([[0.0], db, [0.0]]), 3).min(1)
+    slope = RELEASE * STEP * np.arange(db.size)
+    return 10 ** (np.minimum(slope + np.minimum.accumulate(db - slope), 0.0) / 20)
 
 
 def _mean_square(g: np.ndarray) -> np.ndarray:

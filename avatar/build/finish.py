@@ -54,7 +54,7 @@ def final_mix(deck, infos, cache_dir: Path | None):
     mix(narration) -> mixed blocks: `narration()` gives the joined narration's blocks and is
     called twice with loudness on (a meter pass, then the mix), once without. Blocks of one
     second go through: memory does not grow with the video's length (only the decoded beds
-    and the meter's 8 bytes per 10 ms are held)."""
+    and the meter's 12 bytes per 5 ms are held)."""
     from avatar.audio.blocks import blocks_of
     from avatar.audio.loudness import loudness_stream
     from avatar.audio.music import music_stream
