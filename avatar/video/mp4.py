@@ -534,8 +534,9 @@ def _concat_reencode(segments: list[Path], out: Path, *, metadata: dict | None,
             with av.open(str(seg)) as c:
                 seg_fps = Fraction(c.streams.video[0].average_rate)
             parts.append(_segment_audio(seg, channels or 1, int(round(_video_frames(seg) * AUDIO_RATE / seg_fps))))
-        if audio_filter is not None:
-            parts = list(audio_filter(lambda: iter(parts)))
-        audio = np.concatenate(parts, axis=1).T
+        joined = parts
+        if audio_filter is not None:   # this path holds the whole track anyway (segments that differ)
+            joined = list(audio_filter(lambda: iter(parts)))
+        audio = np.concatenate(joined, axis=1).T
     return write_mp4(out, frames(), fps=fps, audio=audio, sample_rate=AUDIO_RATE, metadata=metadata,
                      chapters=chapters)
