@@ -7,7 +7,8 @@ Prints:
   - the real-time factor of `avatar say` for about 30 s of speech (512x512 photo, whole picture)
 
 Each render runs in its own process so peak RSS is that render's alone.
-Usage: python bench/bench_pipeline.py [--quick]   (--quick: 720p demo and the 2/6-scene memory runs only)
+Usage: python bench/bench_pipeline.py [--quick] [--memory]   (--quick: 720p demo and the 2/6-scene
+       memory runs only; --memory: the 2/20-scene memory runs and the rerun only)
 
        python bench/bench_pipeline.py --mix [--scenes 20 --scenes 200] [--cache DIR]
 the final mix at assembly: scripts of N scenes of about 15 s of narration each (a sentence and
@@ -132,6 +133,7 @@ def mix(scenes: list[int], keep: Path | None) -> None:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    memory_only = "--memory" in sys.argv
     if "--mix" in sys.argv:
         args = sys.argv[1:]
         scenes = [int(args[i + 1]) for i, a in enumerate(args) if a == "--scenes"] or [20, 200]
@@ -144,11 +146,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         text = " ".join(SENTENCES * 2)   # about 30 s of speech
-        r = run(text, tmp / "say.mp4", "", tmp, code=SAY)   # type: ignore[arg-type]
-        print(f"avatar say: {r['duration']:.1f} s clip in {r['seconds']:.1f} s -> RTF {r['seconds'] / r['duration']:.2f}"
-              f" (includes model loading), peak RSS {r['peak_rss_mb']:.0f} MB")
+        if not memory_only:
+            r = run(text, tmp / "say.mp4", "", tmp, code=SAY)   # type: ignore[arg-type]
+            print(f"avatar say: {r['duration']:.1f} s clip in {r['seconds']:.1f} s -> "
+                  f"RTF {r['seconds'] / r['duration']:.2f} (includes model loading), peak RSS {r['peak_rss_mb']:.0f} MB")
         demo = templates_dir() / "demo.yaml"
-        for size in (["1280x720"] if quick else ["1280x720", "1920x1080"]):
+        for size in ([] if memory_only else ["1280x720"] if quick else ["1280x720", "1920x1080"]):
             r = run(demo, tmp / f"demo_{size}.mp4", size, tmp / f"cache_{size}")
             print(f"demo {size}: {r['duration']:.1f} s video in {r['seconds']:.1f} s -> "
                   f"RTF {r['seconds'] / r['duration']:.2f} (scene processes: one per core)")
