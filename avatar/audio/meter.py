@@ -23,11 +23,13 @@ BLOCK_STEPS = 80     # a gating block: 400 ms
 HOP_STEPS = 20       # a block every 100 ms (75 % overlap)
 OVERSAMPLE = 4       # true peak: 4x oversampled (BS.1770-4 annex 2)
 _TAPS = 32           # per phase of the interpolation filter (12 misses inter-sample peaks of broadband sound)
+K_TAPS = 8192        # the K-weighting's impulse response (its 38 Hz high pass rings for about 0.1 s)
+PIECE = 48000        # samples per FFT convolution
 
 
 @lru_cache(maxsize=4)
 def k_weighting(rate: int) -> np.ndarray:
-    """BS.1770's K-weighting (a high shelf, then a high pass) at `rate` as second-order sections."""
+    """BS.1770's K-weighting (a high shelf, then a high pass) at `rate`: two biquads, (b0, b1, b2, 1, a1, a2)."""
     k = np.tan(np.pi * 1681.974450955533 / rate)       # the shelf: +4 dB above about 1.7 kHz
     q, vh = 0.7071752369554196, 10 ** (3.999843853973347 / 20)
     vb = vh ** 0.4996667741545416
@@ -41,12 +43,29 @@ def k_weighting(rate: int) -> np.ndarray:
     return np.array([shelf, high])
 
 
+@lru_cache(maxsize=4)
+def k_response(rate: int) -> np.ndarray:
+    """The K-weighting's impulse response, K_TAPS long (its tail is under 1e-15 there): applied
+    by FFT convolution, so the meter needs numpy alone (scipy.signal takes 60 MB to import)."""
+    x = np.zeros(K_TAPS)
+    x[0] = 1.0
+    for b0, b1, b2, _, a1, a2 in k_weighting(rate):
+        y, x1, x2, y1, y2 = [], 0.0, 0.0, 0.0, 0.0
+        for v in x.tolist():
+            out = b0 * v + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+            y.append(out)
+            x1, x2, y1, y2 = v, x1, out, y1
+        x = np.array(y)
+    return x
+
+
 @lru_cache(maxsize=1)
 def _interpolator() -> np.ndarray:
-    """(OVERSAMPLE, _TAPS) polyphase low-pass that makes the 4x oversampled track."""
-    from scipy.signal import firwin
-
-    h = firwin(OVERSAMPLE * _TAPS, 1 / OVERSAMPLE, window=("kaiser", 6.0)) * OVERSAMPLE
+    """(OVERSAMPLE, _TAPS) polyphase low-pass (Kaiser-windowed sinc, cut at the input's Nyquist
+    frequency) that makes the 4x oversampled track."""
+    n = OVERSAMPLE * _TAPS
+    h = np.sinc((np.arange(n) - (n - 1) / 2) / OVERSAMPLE) * np.kaiser(n, 6.0)
+    h *= OVERSAMPLE / h.sum()
     return np.ascontiguousarray(h.reshape(_TAPS, OVERSAMPLE).T, np.float32)   # [p, j]: tap j of phase p
 
 
@@ -55,9 +74,10 @@ class Meter:
 
     def __init__(self, rate: int):
         self.rate, self.step = rate, int(round(rate * STEP))
-        self._sos = k_weighting(rate)
+        self._k = k_response(rate)
+        self._spectra: dict[int, np.ndarray] = {}
         self._poly = _interpolator()
-        self._zk = self._hist = None
+        self._tail = self._hist = None           # the K filter's ring-out, the interpolator's lead-in
         self._rest: np.ndarray | None = None      # samples of an unfinished step (K-weighted, raw)
         self._rest_raw: np.ndarray | None = None
         self._energy: list[np.ndarray] = []
@@ -65,15 +85,28 @@ class Meter:
         self.samples = 0
 
     def push(self, block: np.ndarray) -> None:
-        from scipy.signal import sosfilt
+        block = np.asarray(block, np.float32)
+        for i in range(0, block.shape[1], PIECE):   # long blocks in pieces: bounded FFT sizes
+            self._push(block[:, i:i + PIECE])
 
-        x = np.asarray(block, np.float32)
+    def _weighted(self, x: np.ndarray) -> np.ndarray:
+        """K-weighted x (overlap-add: the ring-out of earlier samples carried in self._tail)."""
+        n, t = x.shape[1], self._k.size
+        size = 1 << (n + t - 2).bit_length()
+        if size not in self._spectra:
+            self._spectra[size] = np.fft.rfft(self._k, size)
+        out = np.fft.irfft(np.fft.rfft(x, size, axis=1) * self._spectra[size], size, axis=1)[:, :n + t - 1]
+        out[:, :t - 1] += self._tail
+        self._tail = out[:, n:].copy()
+        return out[:, :n]
+
+    def _push(self, x: np.ndarray) -> None:
         if x.shape[1] == 0:
             return
-        if self._zk is None:
-            self._zk = np.zeros((self._sos.shape[0], x.shape[0], 2))
+        if self._tail is None:
+            self._tail = np.zeros((x.shape[0], self._k.size - 1))
             self._hist = np.zeros((x.shape[0], _TAPS - 1), np.float32)
-        kw, self._zk = sosfilt(self._sos, x.astype(np.float64), axis=1, zi=self._zk)
+        kw = self._weighted(x)
         sq = (kw * kw).sum(0)
         # the oversampled track, phase by phase (the last _TAPS - 1 samples of the previous block lead in)
         padded = np.concatenate([self._hist, x], axis=1)
