@@ -128,7 +128,7 @@ def mix(scenes: list[int], keep: Path | None) -> None:
             for loud in ("-16", "off"):
                 r = child(MIX_CHILD, script, tmp / f"mix{n}.mp4", cache, loud)
                 print(f"  from the cache, --jobs 1, loudness {loud}: peak RSS {r['peak_rss_mb']:.0f} MB, "
-                      f"{r['seconds']:.1f} s")
+                      f"{r['seconds']:.1f} s ({r['rendered']} scenes re-rendered)")
 
 
 def main() -> None:
