@@ -114,8 +114,9 @@ def _mkstemp_name(name: str) -> bool:
 
 def check_target(path: str | Path, folder: bool = False) -> None:
     """Preflight of an output path (before any heavy work): raises the OSError that writing
-    would raise later (EISDIR, ENOTDIR, EROFS, EACCES), with the path in it. A
-    missing folder is fine (it is created). folder: `path` is a folder to write in."""
+    would raise later (EISDIR, ENOTDIR, EROFS, EACCES), with the path in it: a temporary file
+    is created (and removed) in the nearest existing folder. A missing folder is fine (it is
+    created). folder: `path` is a folder to write in."""
     path = Path(path)
     if not folder and path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
@@ -131,6 +132,23 @@ def check_target(path: str | Path, folder: bool = False) -> None:
         ro = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
         code = errno.EROFS if ro else errno.EACCES
         raise OSError(code, os.strerror(code), str(existing))
+    if existing.is_dir():   # permissions are not the whole story (root, /proc, full or odd file systems): try
+        _probe(existing, path if existing == parent and not folder else existing / ".probe")
+
+
+def _probe(folder: Path, target: Path) -> None:
+    """Create and remove a temporary file in `folder` under atomic_path's naming scheme for `target`:
+    raises the OSError that the real write would raise, naming `folder`."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{writer_tag()}.", suffix=target.suffix, dir=folder)
+    except OSError as e:
+        code = e.errno or errno.EACCES
+        if code == errno.ENOENT:   # the folder exists but takes no new file (/proc, /sys)
+            code = errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES
+        raise OSError(code, os.strerror(code), str(folder)) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 @contextlib.contextmanager

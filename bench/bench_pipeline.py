@@ -7,7 +7,16 @@ Prints:
   - the real-time factor of `avatar say` for about 30 s of speech (512x512 photo, whole picture)
 
 Each render runs in its own process so peak RSS is that render's alone.
-Usage: python bench/bench_pipeline.py [--quick]   (--quick: 720p demo and the 2/6-scene memory runs only)
+Usage: python bench/bench_pipeline.py [--quick] [--memory]   (--quick: 720p demo and the 2/6-scene
+       memory runs only; --memory: the 2/20-scene memory runs and the rerun only)
+
+       python bench/bench_pipeline.py --mix [--scenes 20 --scenes 200] [--cache DIR]
+the final mix at assembly: scripts of N scenes of about 15 s of narration each (a sentence and
+a pause; 160x96, 4 fps, no presenter, so scenes render fast), rendered once to fill the cache,
+then re-rendered from the cache in one process (--jobs 1: only assembly runs) with loudness on
+(the default, -16 LUFS) and off: peak RSS and seconds of each. Also the cached demo (1280x720):
+assembly seconds with loudness on and off. --cache keeps the scene cache between runs (e.g. to
+measure another checkout's assembly on the same segments: PYTHONPATH=that/checkout).
 """
 from __future__ import annotations
 
@@ -51,6 +60,19 @@ SENTENCES = [
 ]
 
 
+MIX_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from avatar.api import render
+from avatar.script import load
+script, out, cache, loudness = sys.argv[1:5]
+t = time.perf_counter()
+r = render(load(Path(script)), Path(out), cache_dir=Path(cache), jobs=1, loudness=loudness or None)
+print(json.dumps({"seconds": time.perf_counter() - t, "duration": r.duration, "scenes": r.scenes,
+                  "rendered": r.rendered, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 def run(script: Path, out: Path, size: str, cache: Path, code: str = CHILD, jobs: int = 0) -> dict:
     """jobs 0: the default (one scene process per core); 1: everything in one process (its peak RSS
     is then the whole render's; with worker processes it is the main process's alone)."""
@@ -71,19 +93,65 @@ def deck(path: Path, n: int, changed: int | None = None) -> Path:
     return path
 
 
+def mix_deck(path: Path, n: int) -> Path:
+    lines = ["title: Mix bench", "size: 160x96", "fps: 4", "transition: cut", "captions: {burn: false}",
+             "avatar: {layout: none}", "scenes:"]
+    for i in range(n):
+        lines.append(f"  - narration: \"Scene {i + 1}. {SENTENCES[i % len(SENTENCES)]} [pause 11s]\"")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def child(code: str, *args) -> dict:
+    res = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+    if res.returncode:
+        sys.exit(f"render failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def mix(scenes: list[int], keep: Path | None) -> None:
+    from avatar.resources import templates_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cache = keep or tmp / "cache"
+        demo = templates_dir() / "demo.yaml"
+        run(demo, tmp / "demo.mp4", "1280x720", cache)           # fills the cache
+        for loud in ("-16", "off"):
+            r = child(MIX_CHILD.replace("jobs=1,", "jobs=1, size='1280x720',"), demo, tmp / "demo.mp4", cache, loud)
+            print(f"demo 1280x720 from the cache, loudness {loud}: {r['duration']:.1f} s video, "
+                  f"assembly {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+        for n in scenes:
+            script = mix_deck(tmp / f"mix{n}.yaml", n)
+            t = child(CHILD, script, tmp / f"mix{n}.mp4", "", cache, 0)
+            print(f"{n} scenes: {t['duration']:.0f} s video, first render {t['seconds']:.0f} s ({t['rendered']} scenes)")
+            for loud in ("-16", "off"):
+                r = child(MIX_CHILD, script, tmp / f"mix{n}.mp4", cache, loud)
+                print(f"  from the cache, --jobs 1, loudness {loud}: peak RSS {r['peak_rss_mb']:.0f} MB, "
+                      f"{r['seconds']:.1f} s ({r['rendered']} scenes re-rendered)")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
+    memory_only = "--memory" in sys.argv
+    if "--mix" in sys.argv:
+        args = sys.argv[1:]
+        scenes = [int(args[i + 1]) for i, a in enumerate(args) if a == "--scenes"] or [20, 200]
+        keep = Path(args[args.index("--cache") + 1]) if "--cache" in args else None
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        return mix(scenes, keep)
     from avatar.resources import templates_dir
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         text = " ".join(SENTENCES * 2)   # about 30 s of speech
-        r = run(text, tmp / "say.mp4", "", tmp, code=SAY)   # type: ignore[arg-type]
-        print(f"avatar say: {r['duration']:.1f} s clip in {r['seconds']:.1f} s -> RTF {r['seconds'] / r['duration']:.2f}"
-              f" (includes model loading), peak RSS {r['peak_rss_mb']:.0f} MB")
+        if not memory_only:
+            r = run(text, tmp / "say.mp4", "", tmp, code=SAY)   # type: ignore[arg-type]
+            print(f"avatar say: {r['duration']:.1f} s clip in {r['seconds']:.1f} s -> "
+                  f"RTF {r['seconds'] / r['duration']:.2f} (includes model loading), peak RSS {r['peak_rss_mb']:.0f} MB")
         demo = templates_dir() / "demo.yaml"
-        for size in (["1280x720"] if quick else ["1280x720", "1920x1080"]):
+        for size in ([] if memory_only else ["1280x720"] if quick else ["1280x720", "1920x1080"]):
             r = run(demo, tmp / f"demo_{size}.mp4", size, tmp / f"cache_{size}")
             print(f"demo {size}: {r['duration']:.1f} s video in {r['seconds']:.1f} s -> "
                   f"RTF {r['seconds'] / r['duration']:.2f} (scene processes: one per core)")

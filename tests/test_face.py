@@ -102,6 +102,39 @@ def test_face_too_small(astronaut_path, tmp_path):
     assert "\n" not in str(e.value)
 
 
+def _in_canvas(astronaut_path, tmp_path, face_px: float, size: tuple[int, int], at: tuple[int, int]):
+    """The astronaut scaled so its face is about `face_px` wide (its face box is 104 of 512 px), on a big canvas."""
+    im = Image.open(astronaut_path).convert("RGB")
+    side = round(512 * face_px / 104)
+    canvas = Image.new("RGB", size, (170, 180, 190))
+    canvas.paste(im.resize((side, side), Image.LANCZOS), at)
+    p = tmp_path / f"wide{face_px}.jpg"
+    canvas.save(p, quality=95)
+    return p, (at[0] + side / 2, at[1] + side / 2)
+
+
+def test_small_face_in_a_large_photo_is_found_and_named_too_small(astronaut_path, tmp_path):
+    from avatar.face import MIN_FACE_WIDTH, find_small_faces
+
+    p, (cx, cy) = _in_canvas(astronaut_path, tmp_path, 30, (3000, 2000), (1800, 1000))
+    with pytest.raises(AvatarError, match=r"wide30\.jpg: face too small \(about (\d+) px wide.*; at least "
+                       rf"{MIN_FACE_WIDTH} px.*\): use a closer photo") as e:
+        load_identity(p)
+    width = int(e.value.args[0].split("about ")[1].split(" px")[0])
+    assert 20 <= width <= 45 and "\n" not in str(e.value), str(e.value)
+    faces = find_small_faces(np.asarray(Image.open(p)))
+    assert len(faces) == 1 and abs(faces[0][0] - cx) < 40 and abs(faces[0][1] - cy) < 70, faces   # in the picture
+
+
+def test_a_face_big_enough_in_a_very_large_photo_is_animated(astronaut_path, tmp_path):
+    """The whole photo is searched at 1024 px (the face would be 35 px there): the tiles find it."""
+    p, (cx, cy) = _in_canvas(astronaut_path, tmp_path, 140, (4000, 3000), (2400, 1500))
+    ident = load_identity(p)
+    assert ident.eye_distance > 60 and abs(ident.landmarks[1, 0] - cx) < 150 and abs(ident.landmarks[1, 1] - cy) < 250
+    x0, y0, x1, y1 = ident.face_box
+    assert x0 < ident.landmarks[1, 0] < x1 and y0 < ident.landmarks[1, 1] < y1
+
+
 def test_several_faces_warn_and_face_index_picks(astronaut_path, tmp_path):
     im = Image.open(astronaut_path).convert("RGB")
     two = Image.new("RGB", (1024, 512), (90, 90, 90))
@@ -129,7 +162,7 @@ def test_profile_is_rejected(ident, tmp_path, monkeypatch):
     assert abs(abs(estimate_yaw(turned)) - 55) < 8
     import avatar.face as face
 
-    monkeypatch.setattr(face, "detect_faces", lambda image: [turned])
+    monkeypatch.setattr(face, "_detect", lambda image: ([turned], []))
     p = tmp_path / "profile.png"
     Image.fromarray(ident.image).save(p)
     with pytest.raises(AvatarError, match=r"profile\.png.*turned too far"):

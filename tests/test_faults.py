@@ -247,6 +247,29 @@ def test_read_only_places(reference, tmp_path, capsys):
             ro.chmod(0o755)
 
 
+def test_a_folder_that_takes_no_new_file_fails_before_rendering(tmp_path, capsys, monkeypatch):
+    """/proc passes a permission check (root) but refuses new files: the preflight tries one."""
+    from avatar.files import check_target
+
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc")
+    deck = tmp_path / "deck.yaml"
+    deck.write_text(DECK)
+    rendered = []
+    import avatar.build.cache
+
+    monkeypatch.setattr(avatar.build.cache.SceneCache, "put", lambda *a, **k: rendered.append(1) or 1 / 0)
+    for args in (["render", deck, "-o", "/proc/x.mp4", "--cache-dir", tmp_path / "c"],
+                 ["render", deck, "-o", tmp_path / "o.mp4", "--cache-dir", "/proc/cache"],
+                 ["say", "hi", "-o", "/proc/hi.mp4"], ["speak", "hi", "-o", "/proc/hi.wav"]):
+        code, err = _cli(args + ["-q"], capsys)
+        assert code == 2 and err.count("\n") == 1 and "/proc" in err and "Traceback" not in err, (args, err)
+    assert not rendered and not (tmp_path / "c").exists()
+    check_target(tmp_path / "new" / "o.mp4")     # a writable place: nothing is left behind
+    check_target(tmp_path / "cache", folder=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deck.yaml"]
+
+
 def test_os_error_message_names_path_and_fix():
     from avatar.errors import os_error_message
 

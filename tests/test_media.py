@@ -141,6 +141,60 @@ def test_normalize_reaches_target_under_the_ceiling():
     assert "skipped" in report and not silent.any()
 
 
+def _speech_like(seconds: float, rate: int = 48000, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    syllables = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) * (np.sin(2 * np.pi * 0.5 * t) > -0.3)
+    x = (0.02 * rng.standard_normal(t.size) * syllables).astype(np.float32)[None]
+    x[0, rate * 7 + 123] = 0.5    # a click: the gain that reaches -16 LUFS pushes it over the ceiling
+    return x
+
+
+def test_meter_agrees_with_ffmpeg_ebur128_in_any_blocks():
+    from avatar.audio.filters import measure
+    from avatar.audio.meter import Meter, integrated
+
+    rate = 48000
+    for x in (_speech_like(12.0), np.repeat(_speech_like(12.0, seed=2), 2, axis=0) * [[1.0], [0.3]]):
+        x = x.astype(np.float32)
+        ref = measure(x, rate)
+        whole, blocked = Meter(rate), Meter(rate)
+        whole.push(x)
+        for i in range(0, x.shape[1], 4999):
+            blocked.push(x[:, i:i + 4999])
+        (e1, p1), (e2, p2) = whole.result(), blocked.result()
+        assert np.allclose(e1, e2, rtol=1e-9) and np.array_equal(p1, p2)   # filter states carry across blocks
+        assert abs(integrated(e1, whole.step) - ref["I"]) <= 0.05, (integrated(e1, whole.step), ref)
+        assert abs(20 * np.log10(p1.max()) - ref["TP"]) <= 0.3, (20 * np.log10(p1.max()), ref)
+    assert integrated(np.zeros(100), 240) == float("-inf") and integrated(np.ones(10), 240) == float("-inf")
+
+
+def test_streamed_final_mix_matches_the_mix_in_memory(tmp_path):
+    """A 2-minute track with a bed, mixed block by block as assembly does, is the in-memory mix;
+    it lands on the target (by ffmpeg's meter) with its true peak under the ceiling."""
+    from avatar.audio.blocks import Reader, blocks_of
+    from avatar.audio.filters import measure
+    from avatar.audio.loudness import loudness_stream, normalize
+    from avatar.audio.music import Run, mix_music, music_stream
+    from avatar.script.models import MusicSpec
+
+    rate = 48000
+    x = np.concatenate([_speech_like(60.0), _speech_like(60.0, seed=3)], axis=1)
+    bed = _bed(tmp_path / "bed.wav", freq=440, seconds=7.0, amp=0.2)
+    runs = [Run(MusicSpec(file=str(bed), volume=-12, duck=-10, fade=1.0), 5.0, 100.0,
+                [(t, t + 0.2) for t in np.arange(5.0, 100.0, 0.5)])]
+    in_memory, report = normalize(mix_music(x, runs, tmp_path / "cache", rate), rate, -16.0, -1.0)
+    assert report["limited"]
+    parts = lambda: iter([x[:, i:i + 7919] for i in range(0, x.shape[1], 7919)])   # noqa: E731  odd blocks
+    mixed = lambda: music_stream(blocks_of(parts(), rate), runs, tmp_path / "cache", rate)   # noqa: E731
+    reader = Reader(loudness_stream(mixed, rate, -16.0, -1.0))
+    streamed = np.concatenate([reader.take(n) for n in (1, 33333, 10 ** 7)], axis=1)[:, :x.shape[1]]
+    assert reader.channels == 2 and streamed.shape == in_memory.shape
+    assert np.abs(streamed - in_memory).max() <= 1e-5
+    m = measure(streamed, rate)
+    assert abs(m["I"] - (-16.0)) <= 0.2 and m["TP"] <= -1.5 + 0.05, m
+
+
 def test_chapters_from_slide_titles():
     from avatar.script.models import Presentation
     from avatar.video.chapters import scene_chapters, to_pyav

@@ -1,8 +1,9 @@
 """Music beds under the narration, ducked while someone speaks.
 
     bed = load_bed(path, cache_dir)              # (2, n) float32 at 48 kHz, decoded once per content
-    gain = duck_gain(words, spec, n, rate)       # per-sample linear gain of the bed
-    mixed = mix_music(narration, runs, cache_dir)
+    amount = duck_amount(words, attack, release, seconds)   # 0..1 at CONTROL Hz
+    for block in music_stream(narration_blocks, runs, cache_dir): ...   # block by block
+    mixed = mix_music(narration, runs, cache_dir)             # the same, in memory
 
 A bed plays over a run of consecutive scenes that share one music setting (the
 presentation's `music:`, or a scene's own; `music: false` is none). The bed's level is
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -106,55 +108,77 @@ def duck_amount(words: list[tuple[float, float]], attack: float, release: float,
     return np.where(bridged, 1.0, _ramp(np.maximum(up, down))).astype(np.float32)
 
 
-def _fade(n: int, rate: int, fade: float, stop: int | None = None) -> np.ndarray:
-    """Gain 0..1 over n samples: fade in at the start, out at the end (and before `stop`, where a bed ends)."""
-    g = np.ones(n, np.float32)
+def _fade_at(i: np.ndarray, n: int, rate: int, fade: float, stop: int | None = None) -> np.ndarray:
+    """Gain 0..1 at samples `i` of an n-sample run: fade in at the start, out at the end (and
+    before `stop`, where a bed ends; silent after it)."""
     f = int(round(fade * rate))
     if f <= 0 or n == 0:
-        return g
-    rising = _ramp(np.arange(1, f + 1) / f).astype(np.float32)
-    k = min(f, n)
-    g[:k] *= rising[:k]
+        return np.ones(i.size, np.float32)
+    g = _ramp((i + 1) / f)
     for end in {n, min(stop, n) if stop is not None else n}:
-        k = min(f, end)
-        g[end - k:end] *= rising[::-1][f - k:]
-        g[end:] = 0.0 if end < n else g[end:]
-    return g
+        g = g * np.where(i < end, _ramp((end - i) / f), 0.0)
+    return g.astype(np.float32)
+
+
+class Bed:
+    """A run's bed, looped or cut, at its level with ducking and fades, made block by block:
+    bed.block(a, b) is samples [a, b) of the run, (2, b - a) float32 (the same as bed_track's)."""
+
+    def __init__(self, run: Run, bed: np.ndarray, rate: int = RATE):
+        spec = run.spec
+        self.spec, self.rate, self.bed = spec, rate, bed
+        self.n = max(0, int(round((run.end - run.start) * rate)))
+        self.first = int(round(spec.start * rate))
+        self.length = bed.shape[1] - self.first
+        if self.length <= 0:
+            raise AvatarError(f"music.start {spec.start:g} s is past the end of the bed "
+                              f"({bed.shape[1] / rate:.1f} s)", field="music.start")
+        self.stop = None if spec.loop else min(self.n, self.length)
+        local = [(s - run.start, e - run.start) for s, e in run.words if e > run.start and s < run.end]
+        self.duck = duck_amount(local, spec.attack, spec.release, self.n / rate)   # CONTROL Hz: small
+
+    def block(self, a: int, b: int) -> np.ndarray:
+        i = np.arange(max(0, a), min(b, self.n))
+        if self.spec.loop:
+            out = self.bed[:, self.first + i % self.length]
+        else:
+            out = np.zeros((2, i.size), np.float32)
+            inside = i < self.length
+            out[:, inside] = self.bed[:, self.first + i[inside]]
+        db = self.spec.volume + self.spec.duck * np.interp(i / self.rate, np.arange(self.duck.size) / CONTROL,
+                                                           self.duck)
+        gain = (10 ** (db / 20)).astype(np.float32) * _fade_at(i, self.n, self.rate, self.spec.fade, self.stop)
+        return (out * gain).astype(np.float32, copy=False)
 
 
 def bed_track(run: Run, bed: np.ndarray, rate: int = RATE) -> np.ndarray:
-    """The run's bed, looped or cut, at its level with ducking and fades: (2, n) float32."""
-    spec = run.spec
-    n = max(0, int(round((run.end - run.start) * rate)))
-    src = bed[:, int(round(spec.start * rate)):]
-    if src.shape[1] == 0:
-        raise AvatarError(f"music.start {spec.start:g} s is past the end of the bed "
-                          f"({bed.shape[1] / rate:.1f} s)", field="music.start")
-    bed_end = None
-    if spec.loop:
-        reps = -(-n // src.shape[1])
-        out = np.tile(src, (1, reps))[:, :n] if reps > 1 else np.array(src[:, :n])
-    else:
-        out = np.zeros((2, n), np.float32)
-        m = min(n, src.shape[1])
-        out[:, :m] = src[:, :m]
-        bed_end = m
-    local = [(s - run.start, e - run.start) for s, e in run.words if e > run.start and s < run.end]
-    duck = duck_amount(local, spec.attack, spec.release, n / rate)
-    t = np.arange(n) / rate
-    db = spec.volume + spec.duck * np.interp(t, np.arange(duck.size) / CONTROL, duck)
-    gain = (10 ** (db / 20)).astype(np.float32) * _fade(n, rate, spec.fade, bed_end)
-    return out * gain
+    """The run's whole bed track (see Bed): (2, n) float32."""
+    b = Bed(run, bed, rate)
+    return b.block(0, b.n)
+
+
+def music_stream(blocks: Iterable[np.ndarray], runs: list[Run], cache_dir: Path | None, rate: int = RATE
+                 ) -> Iterator[np.ndarray]:
+    """The narration's blocks, (c, n) each, with every run's bed added: (2, n) blocks (no runs:
+    the blocks unchanged). Beds are made block by block; only the decoded beds are held."""
+    if not runs:
+        yield from blocks
+        return
+    beds = [(int(round(r.start * rate)), Bed(r, load_bed(r.spec.file, cache_dir, rate), rate)) for r in runs]
+    t = 0
+    for x in blocks:
+        n = x.shape[1]
+        out = np.repeat(x[:1], 2, axis=0) if x.shape[0] == 1 else np.array(x[:2], np.float32)
+        for a, bed in beds:
+            lo, hi = max(t, a), min(t + n, a + bed.n)
+            if lo < hi:
+                out[:, lo - t:hi - t] += bed.block(lo - a, hi - a)
+        yield out
+        t += n
 
 
 def mix_music(narration: np.ndarray, runs: list[Run], cache_dir: Path | None, rate: int = RATE) -> np.ndarray:
     """narration (c, n) + every run's bed -> (2, n) float32 (no runs: narration unchanged)."""
     if not runs:
         return narration
-    out = np.repeat(narration[:1], 2, axis=0) if narration.shape[0] == 1 else np.array(narration[:2])
-    n = out.shape[1]
-    for run in runs:
-        a = int(round(run.start * rate))
-        track = bed_track(run, load_bed(run.spec.file, cache_dir, rate), rate)[:, :max(0, n - a)]
-        out[:, a:a + track.shape[1]] += track
-    return out
+    return next(music_stream([narration], runs, cache_dir, rate))

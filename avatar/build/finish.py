@@ -49,20 +49,27 @@ def music_runs(deck, infos) -> list:
 
 
 def final_mix(deck, infos, cache_dir: Path | None):
-    """The audio filter of the joined track (music, then loudness), or None when there is nothing to do."""
-    from avatar.audio.loudness import normalize
-    from avatar.audio.music import mix_music
+    """The audio filter of the joined track (music, then loudness), or None when there is nothing to do.
+
+    mix(narration) -> mixed blocks: `narration()` gives the joined narration's blocks and is
+    called twice with loudness on (a meter pass, then the mix), once without. Blocks of one
+    second go through: memory does not grow with the video's length (only the decoded beds
+    and the meter's 12 bytes per 5 ms are held)."""
+    from avatar.audio.blocks import blocks_of
+    from avatar.audio.loudness import loudness_stream
+    from avatar.audio.music import music_stream
     from avatar.video.mp4 import AUDIO_RATE
 
     runs = music_runs(deck, infos)
     if not runs and deck.loudness is None:
         return None
 
-    def mix(audio):
-        audio = mix_music(audio, runs, cache_dir, AUDIO_RATE)
-        if deck.loudness is not None:
-            audio, _ = normalize(audio, AUDIO_RATE, deck.loudness, deck.true_peak)
-        return audio
+    def mix(narration):
+        def mixed():
+            return music_stream(blocks_of(narration(), AUDIO_RATE), runs, cache_dir, AUDIO_RATE)
+        if deck.loudness is None:
+            return mixed()
+        return loudness_stream(mixed, AUDIO_RATE, deck.loudness, deck.true_peak)
     return mix
 
 

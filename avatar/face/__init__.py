@@ -116,44 +116,115 @@ def _mesh(image: np.ndarray) -> list[np.ndarray]:
             for f in res.multi_face_landmarks or []]
 
 
-def _small_face(image: np.ndarray) -> float | None:
-    """Width in px of the largest face MediaPipe's full-range face detector finds (it sees faces
-    far smaller than the mesh needs), None when there is none: tells "too small" from "no face"."""
+TILE_MIN = 512            # the smallest tile of the small-face search (smaller ones see faces that are not there)
+FACE_PER_EYE = 1.7        # the detector's face-box width / the distance between the outer eye corners
+MIN_FACE_WIDTH = int(round(MIN_EYE_DISTANCE * FACE_PER_EYE))   # px: the smallest face that is animated
+CROP_MARGIN = 4.0         # a found face's crop: this many face widths on a side, upscaled to CROP_SIDE
+CROP_SIDE = 512
+
+
+def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
+    """(x, y, side) of a pyramid of square tiles, half-overlapping: the short side, halved while
+    over TILE_MIN, then TILE_MIN (none for a photo under TILE_MIN)."""
+    sides, side = [], min(h, w)
+    while side > TILE_MIN:
+        sides.append(side)
+        side //= 2
+    sides += [TILE_MIN] if min(h, w) >= TILE_MIN else []
+    out = []
+    for side in sides:
+        step = side // 2
+        ys = sorted({*range(0, h - side + 1, step), h - side})
+        xs = sorted({*range(0, w - side + 1, step), w - side})
+        out += [(x, y, side) for y in ys for x in xs]
+    return out
+
+
+def find_small_faces(image: np.ndarray) -> list[tuple[float, float, float]]:
+    """(centre x, centre y, width) in px of every face MediaPipe's full-range detector finds in the
+    whole photo or in a pyramid of tiles (a face of 20-30 px in a large photo is seen in a tile
+    of 512 px; the search stops at the first level that finds any), widest first, one per face."""
     import mediapipe as mp
 
     from avatar.face.quiet import native_quiet
 
-    small, scale = _downscale(image)
+    found: list[tuple[float, float, float]] = []
+    h, w = image.shape[:2]
+    level = 0
     with native_quiet(), mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                                    min_detection_confidence=0.5) as fd:
-        res = fd.process(np.ascontiguousarray(small))
-    widths = [d.location_data.relative_bounding_box.width * small.shape[1] / scale for d in res.detections or []]
-    return max(widths) if widths else None
+        for x, y, side in [(0, 0, 0)] + _tiles(h, w):
+            if found and side != level:   # a level of the pyramid found faces: smaller tiles see smaller ones
+                break
+            level = side
+            tile = image if side == 0 else image[y:y + side, x:x + side]
+            small, scale = _downscale(tile)
+            res = fd.process(np.ascontiguousarray(small))
+            for d in res.detections or []:
+                b = d.location_data.relative_bounding_box
+                th, tw = small.shape[:2]
+                face = (x + (b.xmin + b.width / 2) * tw / scale, y + (b.ymin + b.height / 2) * th / scale,
+                        b.width * tw / scale)
+                if all(np.hypot(face[0] - f[0], face[1] - f[1]) > 0.5 * max(face[2], f[2]) for f in found):
+                    found.append(face)
+                else:   # the same face seen again: keep the widest view of it
+                    i = next(i for i, f in enumerate(found)
+                             if np.hypot(face[0] - f[0], face[1] - f[1]) <= 0.5 * max(face[2], f[2]))
+                    found[i] = max(found[i], face, key=lambda f: f[2])
+    return sorted(found, key=lambda f: -f[2])
+
+
+def _mesh_near(image: np.ndarray, face: tuple[float, float, float]) -> np.ndarray | None:
+    """The mesh of the face around (cx, cy, width), fitted on an upscaled crop; None if it fits none."""
+    import cv2
+
+    cx, cy, fw = face
+    h, w = image.shape[:2]
+    side = max(int(round(fw * CROP_MARGIN)), 16)
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    crop = np.zeros((side, side, 3), np.uint8)
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    crop[ya - y0:yb - y0, xa - x0:xb - x0] = image[ya:yb, xa:xb]
+    scale = CROP_SIDE / side
+    big = cv2.resize(crop, (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    meshes = _mesh(big)
+    if not meshes:
+        return None
+    lm = min(meshes, key=lambda m: float(np.hypot(*(m[1, :2] - CROP_SIDE / 2))))
+    lm = lm / scale
+    lm[:, :2] += (x0, y0)
+    return lm
+
+
+def _detect(image: np.ndarray) -> tuple[list[np.ndarray], list[tuple[float, float, float]]]:
+    """(meshes, largest first; the small-face search's finds, when it ran)."""
+    faces = _mesh(image)
+    small: list[tuple[float, float, float]] = []
+    if not faces:
+        small = find_small_faces(image)
+        for face in small:
+            lm = _mesh_near(image, face)
+            if lm is not None and all(np.hypot(*(lm[1, :2] - f[1, :2])) > 0.5 * eye_distance(lm) for f in faces):
+                faces.append(lm)
+    return sorted(faces, key=lambda lm: -float(eye_distance(lm))), small
 
 
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:
     """All faces as (478, 3) float32 meshes in pixels of `image`, largest first.
 
-    MediaPipe's detector wants faces that fill a fair part of the picture; when the whole
-    photo gives nothing (a small face in a wide shot), overlapping square tiles are tried.
+    MediaPipe's mesh wants faces that fill a fair part of the picture; when the whole photo
+    gives nothing (a small face in a wide shot), the full-range face detector looks in a
+    pyramid of overlapping tiles (find_small_faces) and the mesh is fitted on an upscaled
+    crop around each face it finds.
     """
-    faces = _mesh(image)
-    if not faces:
-        h, w = image.shape[:2]
-        for side in (min(h, w), min(h, w) // 2):
-            if side < 128:
-                continue
-            step = side // 2
-            for y in range(0, max(h - side, 0) + 1, step):
-                for x in range(0, max(w - side, 0) + 1, step):
-                    for lm in _mesh(image[y:y + side, x:x + side]):
-                        lm[:, :2] += (x, y)
-                        eye = eye_distance(lm)
-                        if all(np.hypot(*(lm[1, :2] - f[1, :2])) > 0.5 * eye for f in faces):
-                            faces.append(lm)
-            if faces:
-                break
-    return sorted(faces, key=lambda lm: -float(eye_distance(lm)))
+    return _detect(image)[0]
+
+
+def _too_small(path: Path, width: float, eye: float | None = None) -> AvatarError:
+    eyes = f", {eye:.0f} px between the outer eye corners" if eye is not None else ""
+    need = f", {MIN_EYE_DISTANCE:.0f} px between them" if eye is not None else ""
+    return AvatarError(f"face too small (about {width:.0f} px wide{eyes}; at least {MIN_FACE_WIDTH} px{need}): "
+                       "use a closer photo", path=path)
 
 
 def load_identity(path: str | Path, face_index: int = 0, detector: str = "mediapipe") -> Identity:
@@ -180,8 +251,9 @@ def _cache_slot(digest: str, face_index: int, detector: str) -> list[Identity]:
 def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
     image = read_photo(path, data)   # the bytes that were hashed: the cache key matches the content
     h, w = image.shape[:2]
+    small: list = []
     if detector == "mediapipe":
-        faces = detect_faces(image)
+        faces, small = _detect(image)
     elif detector == "face-alignment":
         from avatar.face import fa_detector   # torch and face_alignment: only when asked for
 
@@ -190,11 +262,8 @@ def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
         raise AvatarError(f"unknown face detector {detector!r}", path=path,
                           hint="use 'mediapipe' or 'face-alignment'")
     if not faces:
-        small = _small_face(image) if detector == "mediapipe" else None
         if small:
-            raise AvatarError(f"the face is too small (about {small:.0f} px wide) to animate", path=path,
-                              hint="use a larger or closer photo of the face (at least about "
-                                   f"{MIN_EYE_DISTANCE * 2.5:.0f} px wide)")
+            raise _too_small(path, small[0][2])
         raise AvatarError("no face found in the photo", path=path,
                           hint="use a clear, front-facing photo of one person")
     if face_index < 0 or face_index >= len(faces):
@@ -210,12 +279,10 @@ def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
                           path=path, hint=f"use a photo facing the camera (within {MAX_YAW:.0f} degrees)")
     eye = float(np.linalg.norm(lm[33] - lm[263]))   # 3D: a turned face is not a small one
     if eye < MIN_EYE_DISTANCE:
-        raise AvatarError(f"the face is too small ({eye:.0f} px between the outer eye corners, "
-                          f"at least {MIN_EYE_DISTANCE:.0f} px needed)", path=path,
-                          hint="use a larger or closer photo of the face")
+        raise _too_small(path, eye * FACE_PER_EYE, eye)
     return Identity(image=image, landmarks=lm, face_box=face_box(lm, w, h),
                     face_mask=face_mask(lm, (h, w)), person_mask=person_mask(image), source=str(path))
 
 
 __all__ = ["load_identity", "read_photo", "detect_faces", "estimate_yaw", "face_box", "face_mask",
-           "person_mask", "MIN_EYE_DISTANCE", "MAX_YAW"]
+           "person_mask", "find_small_faces", "MIN_EYE_DISTANCE", "MIN_FACE_WIDTH", "MAX_YAW"]

@@ -415,8 +415,10 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
                audio_filter: AudioFilter | None = None, chapters: list[dict] | None = None) -> Path:
     """Join MP4 segments in order into `out` (atomic).
 
-    audio_filter(joined) -> mixed: the whole joined track, (channels, n) float32 at AUDIO_RATE,
-    before it is encoded (the final mix: music, loudness); it may change the channel count.
+    audio_filter(joined) -> mixed blocks: the final mix (music, loudness) before encoding.
+    joined() iterates the whole joined track, (channels, n) float32 blocks at AUDIO_RATE (one
+    per segment), and may be called more than once; the filter returns the mixed track as an
+    iterable of blocks (any sizes; it may change the channel count).
     chapters: PyAV chapter dicts (start, end, time_base, metadata={"title": ...}).
 
     When all segments share their video codec parameters (same encoder settings, size,
@@ -439,10 +441,13 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
 
     fps = sigs[0][5]
     channels = _audio_channels(segments)
-    joined = None
-    if audio_filter is not None:   # the whole track first: the filter sees the video, not a scene
-        joined = audio_filter(_joined_audio(segments, channels or 1, [_video_frames(s) for s in segments], fps))
-        channels = joined.shape[0]
+    mixed = None
+    if audio_filter is not None:   # the filter sees the whole track (the video, not a scene), in blocks
+        from avatar.audio.blocks import Reader
+
+        frames = [_video_frames(s) for s in segments]
+        mixed = Reader(audio_filter(lambda: _joined_audio(segments, channels or 1, frames, fps)), channels or 1)
+        channels = mixed.channels
     with atomic_path(out) as tmp:
         with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as dst:
             _set_metadata(dst, metadata)
@@ -470,8 +475,8 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
                     frames_done += count
                 if track is not None:   # this segment's audio, cut or padded to its video length
                     end = int(round(frames_done * AUDIO_RATE / fps))
-                    track.push(_segment_audio(seg, channels, end - track.pushed) if joined is None
-                               else joined[:, track.pushed:end])
+                    track.push(_segment_audio(seg, channels, end - track.pushed) if mixed is None
+                               else mixed.take(end - track.pushed))
             if track is not None:
                 track.finish()
             if chapters:
@@ -479,7 +484,7 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
     return out
 
 
-AudioFilter = Callable[[np.ndarray], np.ndarray]
+AudioFilter = Callable[[Callable[[], Iterator[np.ndarray]]], Iterable[np.ndarray]]
 
 
 def _video_frames(seg: Path) -> int:
@@ -489,15 +494,15 @@ def _video_frames(seg: Path) -> int:
         return sum(1 for p in c.demux(video=0) if p.size)
 
 
-def _joined_audio(segments: list[Path], channels: int, frames: list[int], fps: Fraction) -> np.ndarray:
-    """Every segment's audio cut or padded to its video length, end to end: (channels, n) at AUDIO_RATE."""
-    parts, done, pushed = [], 0, 0
+def _joined_audio(segments: list[Path], channels: int, frames: list[int], fps: Fraction) -> Iterator[np.ndarray]:
+    """Every segment's audio cut or padded to its video length, end to end: (channels, n) blocks at
+    AUDIO_RATE, one per segment (decoded as it is reached)."""
+    done, pushed = 0, 0
     for seg, n in zip(segments, frames):
         done += n
         end = int(round(done * AUDIO_RATE / fps))
-        parts.append(_segment_audio(seg, channels, end - pushed))
+        yield _segment_audio(seg, channels, end - pushed)
         pushed = end
-    return np.concatenate(parts, axis=1)
 
 
 def _audio_channels(segments: list[Path]) -> int:
@@ -545,7 +550,9 @@ def _concat_reencode(segments: list[Path], out: Path, *, metadata: dict | None,
             with av.open(str(seg)) as c:
                 seg_fps = Fraction(c.streams.video[0].average_rate)
             parts.append(_segment_audio(seg, channels or 1, int(round(_video_frames(seg) * AUDIO_RATE / seg_fps))))
-        audio = np.concatenate(parts, axis=1)
-        audio = (audio_filter(audio) if audio_filter is not None else audio).T
+        joined = parts
+        if audio_filter is not None:   # this path holds the whole track anyway (segments that differ)
+            joined = list(audio_filter(lambda: iter(parts)))
+        audio = np.concatenate(joined, axis=1).T
     return write_mp4(out, frames(), fps=fps, audio=audio, sample_rate=AUDIO_RATE, metadata=metadata,
                      chapters=chapters)
