@@ -178,21 +178,27 @@ def force_align(audio: np.ndarray, sr: int, reading: Speech) -> Speech:
 
 def _align_words(audio: np.ndarray, sr: int, words: list[tuple[int, str, str | None]]):
     """(a (start, end) per word, the aligned phones as IPA) of pocketsphinx words on `audio`."""
+    raw = _to_int16(audio, sr)
+    return _align_chunks(words, _chunks(words, raw), lambda s0, s1: raw[s0:s1], len(audio) / float(sr))
+
+
+def _align_chunks(words, chunks, raw_of, duration: float):
+    """Phone-align each chunk (w0, w1, s0, s1): words[w0:w1] on the 16 kHz int16 samples
+    raw_of(s0, s1), times absolute -> (a (start, end) per word, the aligned phones as IPA)."""
     from avatar.face.quiet import native_quiet
 
-    raw = _to_int16(audio, sr)
-    duration = len(audio) / float(sr)
     spans: list[tuple[float, float]] = []
     phonemes: list[Phoneme] = []
     with native_quiet():
         try:
-            for w0, w1, s0, s1 in _chunks(words, raw):
+            for w0, w1, s0, s1 in chunks:
+                raw = raw_of(s0, s1)
                 decoder = _aligner(words[w0:w1])
-                _decode(decoder, raw[s0:s1])             # pass 1: words
+                _decode(decoder, raw)                    # pass 1: words
                 if decoder.hyp() is None:
                     _fail()
                 decoder.set_alignment()
-                _decode(decoder, raw[s0:s1])             # pass 2: phones (hyp() must not be called now: it crashes)
+                _decode(decoder, raw)                    # pass 2: phones (hyp() must not be called now: it crashes)
                 alignment = decoder.get_alignment()
                 if alignment is None:
                     _fail()
@@ -330,28 +336,7 @@ def _align_streamed(audio, transcript: str, voice) -> Speech:
             chunks.append((w0, k, s0, cut))
             w0, s0 = k, cut
     chunks.append((w0, len(words), s0, n))
-    duration = len(audio) / float(sr)
-    spans: list[tuple[float, float]] = []
-    phonemes: list[Phoneme] = []
-    with native_quiet():
-        try:
-            for w0, w1, s0, s1 in chunks:
-                raw = _raw_range(audio, s0, s1)
-                decoder = _aligner(words[w0:w1])
-                _decode(decoder, raw)
-                if decoder.hyp() is None:
-                    _fail()
-                decoder.set_alignment()
-                _decode(decoder, raw)
-                alignment = decoder.get_alignment()
-                if alignment is None:
-                    _fail()
-                _read_alignment(alignment, s0 / RATE, duration, spans, phonemes)
-        except RuntimeError:
-            _fail()
-    if len(spans) != len(words):
-        _fail()
-    _check_fit(phonemes)
+    spans, phonemes = _align_chunks(words, chunks, lambda s0, s1: _raw_range(audio, s0, s1), len(audio) / float(sr))
     times = {i: t for (i, _, _), t in zip(words, spans)}
     out: list[Word] = []
     for i, text in enumerate(texts):
