@@ -138,6 +138,12 @@ def _chunks(words, raw: np.ndarray) -> list[tuple[int, int, int, int]]:
     _decode(decoder, raw)
     if decoder.hyp() is None:
         _fail()
+    return _cuts(decoder, len(words), n)
+
+
+def _cuts(decoder, n_words: int, n: int) -> list[tuple[int, int, int, int]]:
+    """The pieces of a word-level alignment (decoded by `decoder`) of n samples, each cut at
+    the first pause after CHUNK_SECONDS."""
     hop = RATE * FRAME
     gaps, k = [], 0                      # (cut sample, index of the next word)
     for seg in decoder.seg():
@@ -147,10 +153,10 @@ def _chunks(words, raw: np.ndarray) -> list[tuple[int, int, int, int]]:
             k += 1
     out, w0, s0 = [], 0, 0
     for cut, k in gaps:
-        if cut - s0 >= CHUNK_SECONDS * RATE and w0 < k < len(words):
+        if cut - s0 >= CHUNK_SECONDS * RATE and w0 < k < n_words:
             out.append((w0, k, s0, cut))
             w0, s0 = k, cut
-    out.append((w0, len(words), s0, n))
+    out.append((w0, n_words, s0, n))
     return out
 
 
@@ -313,7 +319,6 @@ def _align_streamed(audio, transcript: str, voice) -> Speech:
         raise AvatarError("the transcript has no words to align", field="transcript",
                           hint="give the text that is spoken in the recording")
     n = int(round(len(audio) * RATE / sr))
-    hop = RATE * FRAME
     with native_quiet():
         decoder = _aligner(words)
         decoder.start_utt()
@@ -323,19 +328,8 @@ def _align_streamed(audio, transcript: str, voice) -> Speech:
         decoder.end_utt()
         if decoder.hyp() is None:
             _fail()
-        gaps, k = [], 0
-        for seg in decoder.seg():
-            if _is_filler(seg.word):
-                gaps.append((int((seg.start_frame + seg.end_frame + 1) / 2 * hop), k))
-            else:
-                k += 1
+        chunks = _cuts(decoder, len(words), n)
         del decoder
-    chunks, w0, s0 = [], 0, 0
-    for cut, k in gaps:
-        if cut - s0 >= CHUNK_SECONDS * RATE and w0 < k < len(words):
-            chunks.append((w0, k, s0, cut))
-            w0, s0 = k, cut
-    chunks.append((w0, len(words), s0, n))
     spans, phonemes = _align_chunks(words, chunks, lambda s0, s1: _raw_range(audio, s0, s1), len(audio) / float(sr))
     times = {i: t for (i, _, _), t in zip(words, spans)}
     out: list[Word] = []
