@@ -101,7 +101,7 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
         motion = make_motion(speech, fps, av, n)
         face_frames = get_renderer(av.renderer, av.appearance).frames(identity, motion, crop=crop)
     # 6. compose
-    frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
+    frames = composer.video_frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
     # 7. transition
     keyframes: tuple[int, ...] = ()
     if plan.previous is not None:
