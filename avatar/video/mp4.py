@@ -335,12 +335,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                     h, w = frame.shape[0] & ~1, frame.shape[1] & ~1
                     if h < 2 or w < 2:
                         raise ValueError(f"write_mp4: frame too small {frame.shape}")
-                    vs = out.add_stream("libx264", rate=rate)
-                    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-                    vs.codec_context.options = {"crf": str(crf), "preset": preset}
-                    vs.codec_context.thread_count = threads
-                    vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
-                    vs.codec_context.color_range = 1     # limited ("tv") range
+                    vs = add_video_stream(out, w, h, rate, crf=crf, preset=preset, threads=threads)
                     if audio is not None:
                         track = _AudioTrack(out, track_audio.channels)
                 if frame.shape[0] != h or frame.shape[1] != w:   # never a PatchedFrame
@@ -370,6 +365,19 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             if chapters:
                 out.set_chapters(chapters)
     return path
+
+
+def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, preset: str = "veryfast", threads: int = 0):
+    """The H.264 stream write_mp4 encodes into (bench/bench_speed.py times x264 alone with it).
+    PyAV's default thread type is SLICE: x264 runs sliced threads (ffmpeg's command line: frame
+    threads); changing it changes the encoded stream."""
+    vs = out.add_stream("libx264", rate=rate)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    vs.codec_context.options = {"crf": str(crf), "preset": preset}
+    vs.codec_context.thread_count = threads
+    vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
+    vs.codec_context.color_range = 1     # limited ("tv") range
+    return vs
 
 
 def _encode_video(out, vs, frame: np.ndarray | PatchedFrame, index: int, key: bool = False) -> None:
