@@ -284,7 +284,8 @@ class SceneComposer:
         """The pictures of frames(), made for write_mp4: while the slide step and the caption stay
         the same, each frame is a PatchedFrame, the shared static picture (slide, captions, badge;
         its YUV made once) plus the presenter's rectangle, so no full frame is copied or converted
-        per frame. Plain RGB arrays where the whole picture moves (a video slide) or the size is odd (never from a Presentation: its sizes are even)."""
+        per frame. Plain RGB arrays where the whole picture moves (a video slide, a full-frame
+        presenter) or the size is odd (never from a Presentation: its sizes are even)."""
         return self._frames(face_frames, speech, cues, n_frames, face_is_crop, patched=True)
 
     def _frames(self, face_frames, speech, cues, n_frames, face_is_crop: bool, patched: bool
@@ -328,6 +329,7 @@ class SceneComposer:
         if self.layout.avatar_box is not None:
             x0, y0, x1, y1 = self.layout.avatar_box
             region = (x0 & ~1, y0 & ~1, min(w, x1 + (x1 & 1)), min(h, y1 + (y1 & 1)))
+            patched = patched and region != (0, 0, w, h)   # the presenter fills the frame: nothing static
         state, still = None, None
         for i in range(n_frames):
             t = i / fps
