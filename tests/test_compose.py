@@ -458,7 +458,7 @@ def test_video_frames_are_the_whole_frame_pictures(case):
     if case == "overlap":   # layouts keep captions and badge off the presenter: force both over it
         from dataclasses import replace
 
-        comp.layout = replace(comp.layout, caption_box=(14, 250, 626, 353), badge_corner="bottom-right")
+        comp.layout = replace(comp.layout, caption_box=(400, 250, 626, 353), badge_corner="bottom-right")
     speech = words_speech("intro words alpha point then beta point done")
     cues = [Cue(0.0, 1.5, ("intro words alpha",), tuple(speech.words[:3])),
             Cue(1.6, 3.0, ("point then beta point",), tuple(speech.words[3:7]))]
