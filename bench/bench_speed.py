@@ -173,6 +173,9 @@ def main() -> int:
         where = subprocess.run([sys.executable, "-c", "import avatar.cli; print(avatar.cli.__file__)"], cwd=tmp,
                                env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
         print(f"code: {where.stdout.strip() or where.stderr.strip()[-200:]}")
+        jobs = subprocess.run([sys.executable, "-c", "from avatar.build.run import default_jobs; print(default_jobs(99))"],
+                              cwd=tmp, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        print(f"scene processes by default now (cores, available memory): {jobs.stdout.strip() or '?'}")
         for i in range(args.runs):
             cache, demo, re = tmp / f"cache{i}", tmp / f"demo{i}.mp4", tmp / f"re{i}.mp4"
             env = {**os.environ, "PYTHONPATH": str(tree), "AVATAR_CACHE": str(cache), **extra}
