@@ -78,17 +78,31 @@ class NarrationAhead:
     """
 
     def __init__(self, plans: list[ScenePlan], make=None):
-        from concurrent.futures import ThreadPoolExecutor
-
         from avatar.build.scene import plan_narration
 
         self.plans, self.make = plans, make or plan_narration
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="avatar-narration")
         self.futures: dict = {}
+        self.closed = False
 
     def _start(self, i: int) -> None:
-        if i < len(self.plans) and i not in self.futures:
-            self.futures[i] = self.pool.submit(self.make, self.plans[i])
+        """Synthesise plans[i]'s narration in a daemon thread: an interrupted or failed run exits
+        without waiting for a long narration nobody will use."""
+        import threading
+        from concurrent.futures import Future
+
+        if self.closed or i >= len(self.plans) or i in self.futures:
+            return
+        fut: Future = Future()
+
+        def work(plan=self.plans[i]) -> None:
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(self.make(plan))
+                except BaseException as e:   # raised in take(), in the rendering thread
+                    fut.set_exception(e)
+
+        self.futures[i] = fut
+        threading.Thread(target=work, name="avatar-narration", daemon=True).start()
 
     def take(self, i: int):
         """plans[i]'s narration (its errors are raised here); then the next one is started."""
@@ -99,8 +113,9 @@ class NarrationAhead:
             self._start(i + 1)
 
     def close(self) -> None:
-        """Stop: a narration not started is dropped, a running one ends in the background."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: nothing more is started; a narration still running ends unused."""
+        self.closed = True
+        self.futures.clear()
 
 
 def render_plan(plan_json: str, cache_root: str) -> dict:
