@@ -13,6 +13,16 @@ prints the render's CPU user and system seconds, page faults, context switches a
 RSS (from the child's rusage), the machine's cores and load average, and the md5 of the
 demo's decoded video frames (same script, same frames: the speed work must not change it).
 
+Then a breakdown that shows the floor on this machine (--no-breakdown skips it):
+  piper   synthesising the demo's narration alone (every scene, one process, voice loaded first)
+  x264    encoding the demo's frames alone, from raw yuv420p frames on disk, with write_mp4's own
+          stream (libx264 veryfast, crf 23, threads auto, PyAV's sliced threads): the render cannot
+          beat this; also with frame threads and with the ffmpeg command line, for comparison
+  decode  decoding demo.mp4 alone (the re-encode reference decodes, then runs x264)
+  rest    render - x264 - piper: frames (motion, warp renderer, composition), MediaPipe, process
+          start, imports, assembly (concat, loudness), when none of it overlaps x264 or Piper
+and the ratios reachable if only x264 (+ Piper, not overlapped) were left.
+
 --tree runs another source tree's code (e.g. an older commit unpacked with `git archive`),
 --env sets variables for the render only (thread-count hypotheses: OMP_NUM_THREADS=1 ...).
 Needs the ffmpeg command line (Debian: apt-get install ffmpeg).
@@ -28,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +66,88 @@ def frames_md5(path: Path) -> str:
     return out.strip().removeprefix("MD5=")
 
 
+PIPER = """
+import sys, time
+t0 = time.perf_counter()
+from avatar.api import plan
+from avatar.build.scene import scene_narration
+from avatar.resources import templates_dir
+plans = plan(templates_dir() / "demo.yaml", size=sys.argv[1])
+decks = [p.presentation() for p in plans]
+scene_narration(decks[0], decks[0].scenes[0])   # loads the voice and warms onnxruntime: then every scene
+t1 = time.perf_counter()
+seconds = sum(scene_narration(d, d.scenes[0]).duration for d in decks)
+print(f"{t1 - t0:.3f} {time.perf_counter() - t1:.3f} {seconds:.2f}")
+"""
+
+
+def x264_alone(raw: Path, w: int, h: int, fps: str, out: Path, thread_type: str | None = None) -> float:
+    """Wall seconds of encoding raw yuv420p frames with write_mp4's own H.264 stream (this tree's
+    avatar.video.mp4.add_video_stream); thread_type e.g. "FRAME" to try another x264 threading."""
+    import av
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from avatar.video.mp4 import add_video_stream
+
+    size = w * h * 3 // 2
+    t0 = time.perf_counter()
+    with av.open(str(out), "w", format="mp4") as c, open(raw, "rb") as f:
+        vs = add_video_stream(c, w, h, Fraction(fps))
+        if thread_type:
+            vs.codec_context.thread_type = thread_type
+        i = 0
+        while len(buf := f.read(size)) == size:
+            vf = av.VideoFrame.from_ndarray(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w), format="yuv420p")
+            vf.pts = i
+            c.mux(vs.encode(vf))
+            i += 1
+        c.mux(vs.encode(None))
+    return time.perf_counter() - t0
+
+
+def breakdown(demo: Path, tmp: Path, tree: Path, size: str, render: float, encode: float) -> None:
+    """Print what the floor is: Piper alone, x264 alone (from raw frames), decoding alone."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    p = subprocess.run([sys.executable, "-c", PIPER, size], cwd=tmp, env=env, capture_output=True, text=True)
+    if p.returncode:
+        print(f"breakdown: Piper timing failed: {p.stderr.strip()[-300:]}")
+        return
+    load, piper, spoken = map(float, p.stdout.split())
+    w, h = (int(x) for x in subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
+         "-of", "csv=p=0", str(demo)], check=True, capture_output=True, text=True).stdout.strip().split(","))
+    fps = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate",
+                          "-of", "csv=p=0", str(demo)], check=True, capture_output=True, text=True).stdout.strip()
+    raw = tmp / "frames.yuv"
+    try:
+        subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(demo), "-f", "rawvideo", "-pix_fmt", "yuv420p",
+                        str(raw)], check=True)
+        src = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", fps, "-i", str(raw)]
+        read = timed(["ffmpeg", "-y", "-v", "error", *src, "-f", "null", "-"], tmp)["wall"]
+        x264 = x264_alone(raw, w, h, fps, tmp / "x264.mp4")
+        x264_frame = x264_alone(raw, w, h, fps, tmp / "x264f.mp4", thread_type="FRAME")
+        cli = timed(["ffmpeg", "-y", "-v", "error", *src, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                     "-pix_fmt", "yuv420p", str(tmp / "x264c.mp4")], tmp)["wall"]
+    finally:
+        raw.unlink(missing_ok=True)
+    decode = timed(["ffmpeg", "-v", "error", "-i", str(demo), "-f", "null", "-"], tmp)["wall"]
+    rest = render - x264 - piper
+    print(f"breakdown (one run each, {len(os.sched_getaffinity(0))} cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    print(f"  piper  {piper:5.1f} s  narration synthesis alone ({spoken:.1f} s of speech; voice load "
+          f"+ first scene {load:.1f} s)")
+    print(f"  x264   {x264:5.1f} s  encoding the {w}x{h} frames alone from raw yuv420p with write_mp4's stream "
+          f"(x264 sliced threads; reading the raw file alone {read:.1f} s)")
+    print(f"         {x264_frame:5.1f} s  the same with x264 frame threads (another encoded stream); "
+          f"{cli:.1f} s with the ffmpeg command line (frame threads)")
+    print(f"  decode {decode:5.1f} s  decoding demo.mp4 alone (the re-encode = decode + x264: {encode:.1f} s)")
+    print(f"  rest   {rest:5.1f} s  render ({render:.1f} s) - x264 - piper")
+    print(f"  reachable ratio: {x264 / encode:.2f} with x264 alone, {(x264 + piper) / encode:.2f} "
+          f"with Piper not overlapped ({x264_frame / encode:.2f} / {(x264_frame + piper) / encode:.2f} with frame "
+          f"threads); now {render / encode:.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1920x1080")
@@ -62,6 +155,7 @@ def main() -> int:
     ap.add_argument("--tree", type=Path, default=ROOT, help="source tree whose avatar package runs")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set for the render only")
     ap.add_argument("--keep", type=Path, default=None, help="copy the first run's demo.mp4 here")
+    ap.add_argument("--no-breakdown", action="store_true", help="skip the Piper / x264 / decode breakdown")
     args = ap.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("the ffmpeg command line is needed for the re-encode reference (Debian: apt-get install ffmpeg)")
@@ -79,6 +173,9 @@ def main() -> int:
         where = subprocess.run([sys.executable, "-c", "import avatar.cli; print(avatar.cli.__file__)"], cwd=tmp,
                                env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
         print(f"code: {where.stdout.strip() or where.stderr.strip()[-200:]}")
+        jobs = subprocess.run([sys.executable, "-c", "from avatar.build.run import default_jobs; print(default_jobs(99))"],
+                              cwd=tmp, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        print(f"scene processes by default now (cores, available memory): {jobs.stdout.strip() or '?'}")
         for i in range(args.runs):
             cache, demo, re = tmp / f"cache{i}", tmp / f"demo{i}.mp4", tmp / f"re{i}.mp4"
             env = {**os.environ, "PYTHONPATH": str(tree), "AVATAR_CACHE": str(cache), **extra}
@@ -95,7 +192,10 @@ def main() -> int:
                   f"frames md5 {md5}", flush=True)
             if i == 0 and args.keep:
                 shutil.copyfile(demo, args.keep)
-    med = statistics.median
+        med = statistics.median
+        if not args.no_breakdown:
+            breakdown(tmp / "demo0.mp4", tmp, tree, args.size, med(p[0]["wall"] for p in pairs),
+                      med(p[1]["wall"] for p in pairs))
     r, e = med(p[0]["wall"] for p in pairs), med(p[1]["wall"] for p in pairs)
     ratio = med(p[0]["wall"] / p[1]["wall"] for p in pairs)
     md5s = sorted({p[2] for p in pairs})

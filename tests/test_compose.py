@@ -430,3 +430,62 @@ def test_silent_scene_without_speech():
     assert len(out) == 5 and is_magenta(out[0]).any()          # the still photo in its box
     with pytest.raises(ValueError):
         list(comp.frames(None, None, []))
+
+
+# --------------------------------------------------------------------------- frames for the encoder
+def _moving_faces(n, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 3), np.uint8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("case", ["pip", "overlap", "full-remove", "side", "none"])
+def test_video_frames_are_the_whole_frame_pictures(case):
+    """video_frames() (static picture + presenter rectangle) gives exactly the pictures of frames()
+    (every frame composed whole), including captions and badge drawn over the presenter."""
+    from avatar.video.mp4 import PatchedFrame
+
+    slide = Slide(layout="bullets", title="T", bullets=["alpha point", "beta point"], reveal=True)
+    avatar = {"pip": AvatarSpec(layout="pip", shape="rounded", position="bottom-left"),
+              "overlap": AvatarSpec(layout="pip", shape="circle", position="bottom-right"),
+              "full-remove": AvatarSpec(layout="full", background="remove"),
+              "side": AvatarSpec(layout="side"), "none": AvatarSpec(layout="none")}[case]
+    scene = Scene(narration="x") if case == "full-remove" else Scene(slide=slide, narration="x")
+    p = Presentation(size=SIZE, fps=10, scenes=[scene], avatar=avatar, badge=True,
+                     captions=CaptionSpec(highlight=True))
+    half = np.zeros((64, 64), np.float32)
+    half[:, 20:] = 1.0
+    comp = SceneComposer(p, p.scenes[0], make_identity(mask=half))
+    if case == "overlap":   # layouts keep captions and badge off the presenter: force both over it
+        from dataclasses import replace
+
+        comp.layout = replace(comp.layout, caption_box=(400, 250, 626, 353), badge_corner="bottom-right")
+    speech = words_speech("intro words alpha point then beta point done")
+    cues = [Cue(0.0, 1.5, ("intro words alpha",), tuple(speech.words[:3])),
+            Cue(1.6, 3.0, ("point then beta point",), tuple(speech.words[3:7]))]
+    crop = case in ("pip", "overlap")
+    whole = list(comp.frames(iter(_moving_faces(30)), speech, cues, 34, face_is_crop=crop))
+    made = list(comp.video_frames(iter(_moving_faces(30)), speech, cues, 34, face_is_crop=crop))
+    assert len(made) == len(whole) == 34
+    assert all(isinstance(f, np.ndarray if case == "full-remove" else PatchedFrame) for f in made)
+    for i, (a, b) in enumerate(zip(whole, made)):
+        assert np.array_equal(a, b if isinstance(b, np.ndarray) else b.rgb()), (case, i)
+    assert not np.array_equal(whole[5], whole[6]) or case == "none"         # the presenter moves
+    if case == "overlap":                                                   # caption and badge over the face
+        x0, y0, x1, y1 = comp.layout.avatar_box
+        bare = list(comp.frames(iter(_moving_faces(30)), speech, [], 34, face_is_crop=crop))
+        assert not np.array_equal(whole[2][y0:y1, x0:x1], bare[2][y0:y1, x0:x1])
+    if case in ("pip", "overlap"):
+        assert made[5].patch.size < whole[5].size / 5                       # only its box is redrawn
+        assert made[5].base is made[6].base                                 # one static picture per state
+    if case == "none":
+        assert made[5].patch.size == 0
+
+
+def test_crossfade_takes_patched_frames():
+    from avatar.video.mp4 import PatchedFrame, Still
+
+    still = Still(np.full((4, 6, 3), 200, np.uint8))
+    frames = [PatchedFrame(still, (2, 0), np.zeros((2, 2, 3), np.uint8)) for _ in range(4)]
+    out = list(crossfade(np.zeros((4, 6, 3), np.uint8), iter(frames), 2))
+    assert isinstance(out[0], np.ndarray) and out[0][3, 0, 0] == pytest.approx(67, abs=1)
+    assert out[2] is frames[2]                                              # past the fade: passed through

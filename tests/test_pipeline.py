@@ -218,3 +218,44 @@ def test_parallel_jobs_match_serial(rendered):
     a, b = _frames(out), _frames(tmp / "parallel.mp4")
     assert a.shape == b.shape
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() < 1.0   # same pictures (encoder noise aside)
+
+
+def test_serial_render_with_narration_ahead_matches(rendered):
+    """jobs=1 synthesises each scene's narration ahead in a thread: the same sound and pictures."""
+    from avatar.api import render
+    from avatar.video import read_audio
+
+    deck, out, first, tmp = rendered
+    ser = render(deck, tmp / "serial.mp4", cache_dir=tmp / "cache-ser", jobs=1)
+    assert ser.rendered == 2 and ser.frames == first.frames
+    a, b = read_audio(out)[0], read_audio(tmp / "serial.mp4")[0]
+    assert a.shape == b.shape and np.array_equal(a, b)
+    fa, fb = _frames(out), _frames(tmp / "serial.mp4")
+    assert np.abs(fa.astype(np.int16) - fb.astype(np.int16)).mean() < 1.0
+
+
+def test_narration_ahead_starts_the_next_scene_and_raises_in_order():
+    import threading
+
+    from avatar.build.run import NarrationAhead
+    from avatar.errors import AvatarError
+
+    started = {k: threading.Event() for k in "abc"}
+
+    def make(plan):
+        started[plan].set()
+        if plan == "c":
+            raise AvatarError("no voice")
+        return plan.upper()
+
+    ahead = NarrationAhead(["a", "b", "c"], make=make)
+    try:
+        assert not started["a"].wait(0.2)                 # nothing before the first take
+        assert ahead.take(0) == "A"
+        assert started["b"].wait(10)                      # the next one runs while scene 0 renders
+        assert not started["c"].is_set()                  # only one ahead
+        assert ahead.take(1) == "B" and started["c"].wait(10)
+        with pytest.raises(AvatarError, match="no voice"):
+            ahead.take(2)
+    finally:
+        ahead.close()

@@ -67,6 +67,57 @@ def pending(plans: list[ScenePlan], cache: SceneCache, use_cache: bool = True
     return done, todo
 
 
+class NarrationAhead:
+    """Serial rendering: each scene's narration is synthesised one scene ahead, in a helper
+    thread, so Piper runs while the previous scene renders and encodes (the cores x264 leaves
+    idle) instead of before its own frames. The same Speech as synthesised in execute().
+
+        ahead = NarrationAhead(plans)
+        speech = ahead.take(i)     # plans[i]'s narration; starts plans[i + 1]'s
+        ahead.close()
+    """
+
+    def __init__(self, plans: list[ScenePlan], make=None):
+        from avatar.build.scene import plan_narration
+
+        self.plans, self.make = plans, make or plan_narration
+        self.futures: dict = {}
+        self.closed = False
+
+    def _start(self, i: int) -> None:
+        """Synthesise plans[i]'s narration in a daemon thread: an interrupted or failed run exits
+        without waiting for a long narration nobody will use."""
+        import threading
+        from concurrent.futures import Future
+
+        if self.closed or i >= len(self.plans) or i in self.futures:
+            return
+        fut: Future = Future()
+
+        def work(plan=self.plans[i]) -> None:
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(self.make(plan))
+                except BaseException as e:   # raised in take(), in the rendering thread
+                    fut.set_exception(e)
+
+        self.futures[i] = fut
+        threading.Thread(target=work, name="avatar-narration", daemon=True).start()
+
+    def take(self, i: int):
+        """plans[i]'s narration (its errors are raised here); then the next one is started."""
+        self._start(i)
+        try:
+            return self.futures.pop(i).result()
+        finally:
+            self._start(i + 1)
+
+    def close(self) -> None:
+        """Stop: nothing more is started; a narration still running ends unused."""
+        self.closed = True
+        self.futures.clear()
+
+
 def render_plan(plan_json: str, cache_root: str) -> dict:
     """Worker entry point: one plan (JSON) -> its segment in the cache. Returns SceneInfo as a dict."""
     plan = ScenePlan.from_json(plan_json)
@@ -187,12 +238,14 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                                        "is short; from a Python script, call avatar.render() under "
                                        "`if __name__ == '__main__':` (worker processes import the script)") from None
     else:
-        for key, p in todo.items():
-            def frames(i: int, p=p) -> None:
-                report(on_progress, "frames", i, None, p.name)
-            done[key] = cache.put(p, lambda tmp, p=p, cb=frames: execute(p, tmp, progress=cb))
-            report(on_progress, "scenes", len(done), total, cached)
+        with contextlib.closing(NarrationAhead(list(todo.values()))) as ahead:
+            for i, (key, p) in enumerate(todo.items()):
+                def frames(n: int, p=p) -> None:
+                    report(on_progress, "frames", n, None, p.name)
+                done[key] = cache.put(p, lambda tmp, p=p, cb=frames, i=i:
+                                      execute(p, tmp, progress=cb, narration=lambda: ahead.take(i)))
+                report(on_progress, "scenes", len(done), total, cached)
     return [done[p.key] for p in plans], len(todo)
 
 
-__all__ = ["run", "pending", "render_plan", "worker_pool", "default_jobs", "available_cores"]
+__all__ = ["run", "pending", "render_plan", "worker_pool", "default_jobs", "available_cores", "NarrationAhead"]

@@ -66,15 +66,25 @@ def identity_for(spec):
     return load_identity(spec.photo, face_index=spec.face_index, detector=spec.detector)
 
 
-def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None) -> SceneInfo:
-    """Render one scene to `segment` (atomic). AvatarErrors name the scene."""
+def plan_narration(plan: ScenePlan) -> Speech:
+    """Step 1 alone: the narration of a plan (what execute() synthesises first)."""
+    deck = plan.presentation()
+    return scene_narration(deck, deck.scenes[0])
+
+
+def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None,
+            narration: Callable[[], Speech] | None = None) -> SceneInfo:
+    """Render one scene to `segment` (atomic). AvatarErrors name the scene.
+
+    narration: gives this plan's plan_narration(plan) made elsewhere (e.g. synthesised ahead
+    in a helper thread while the previous scene rendered); None: synthesised here."""
     try:
-        return _execute(plan, Path(segment), progress)
+        return _execute(plan, Path(segment), progress, narration)
     except AvatarError as e:
         raise AvatarError(f"{plan.name}: {e}") from None
 
 
-def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
+def _execute(plan: ScenePlan, segment: Path, progress, narration) -> SceneInfo:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
     from avatar.motion import make_motion
@@ -86,7 +96,7 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
     deck = plan.presentation()
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
     # 1. narration
-    speech = scene_narration(deck, scene)
+    speech = narration() if narration is not None else scene_narration(deck, scene)
     n = Motion.frame_count(speech.duration, fps)
     # 2. captions
     text = plain_text(scene.narration)
@@ -101,7 +111,7 @@ def _execute(plan: ScenePlan, segment: Path, progress) -> SceneInfo:
         motion = make_motion(speech, fps, av, n)
         face_frames = get_renderer(av.renderer, av.appearance).frames(identity, motion, crop=crop)
     # 6. compose
-    frames = composer.frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
+    frames = composer.video_frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
     # 7. transition
     keyframes: tuple[int, ...] = ()
     if plan.previous is not None:

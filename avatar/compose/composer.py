@@ -1,9 +1,11 @@
 """Scene composition: slide + avatar + captions (+ badge) -> video frames, streamed.
 
-Per scene, the static parts (slide image per reveal step, avatar border) are drawn once;
-each frame is a copy of that background with the avatar rectangle pasted in (alpha
-blended only where a shape or person mask needs it) and the current caption patch
-blended on top. No full-frame Pillow work per frame.
+Per scene, the static parts (slide image per reveal step, avatar border) are drawn once,
+and once per caption state the static picture with the caption and badge on it. Each
+frame is that picture plus the avatar rectangle (the face pasted in, alpha blended only
+where a shape or person mask needs it, caption and badge parts on top): for the encoder a
+PatchedFrame (avatar.video.mp4), so only that rectangle is copied and converted to YUV
+per frame. No full-frame work per frame except on video slides.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from avatar.compose.captions import CaptionRenderer, blend_patch
 from avatar.compose.layout import Layout, plan_layout
 from avatar.compose.slides import render_slide
 from avatar.compose.theme import Theme, font, load_theme, render_background
+from avatar.video.mp4 import PatchedFrame, Still
 
 BADGE_TEXT = "AI-generated"
 
@@ -82,12 +85,15 @@ def reveal_times(slide, speech) -> list[float]:
 
 
 # --------------------------------------------------------------------------- transitions
-def crossfade(prev_last_frame: np.ndarray | None, frames: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+def crossfade(prev_last_frame: np.ndarray | None, frames: Iterable[np.ndarray | PatchedFrame], n: int
+              ) -> Iterator[np.ndarray | PatchedFrame]:
     """Blend the first n frames from `prev_last_frame` into `frames` (weights (i+1)/(n+1)); the rest pass through."""
     import cv2
 
     for i, f in enumerate(frames):
         if prev_last_frame is not None and i < n and prev_last_frame.shape == f.shape:
+            if isinstance(f, PatchedFrame):
+                f = f.rgb()
             a = (i + 1) / (n + 1)
             yield cv2.addWeighted(prev_last_frame, 1.0 - a, f, a, 0.0)
         else:
@@ -241,12 +247,14 @@ class SceneComposer:
         inv = None if alpha is None else np.ascontiguousarray(1.0 - alpha)
         return (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), alpha, inv
 
-    def _paste(self, out: np.ndarray, face: np.ndarray, place) -> None:
+    def _paste(self, out: np.ndarray, face: np.ndarray, place, origin: tuple[int, int] = (0, 0)) -> None:
+        """Paste the face into the avatar box of `out`, a frame or the part of one starting at `origin`."""
         import cv2
 
         (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), alpha, inv = place
         x0, y0, x1, y1 = self.layout.avatar_box
-        region = out[y0:y1, x0:x1]
+        ox, oy = origin
+        region = out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
         src = face[sy0:sy1, sx0:sx1]
         dw, dh = dx1 - dx0, dy1 - dy0
         interp = cv2.INTER_AREA if dw < src.shape[1] else cv2.INTER_LINEAR
@@ -269,6 +277,20 @@ class SceneComposer:
         None for a silent scene. cues: avatar.types.Cue captions (burned when the
         presentation's captions.burn is on).
         """
+        return self._frames(face_frames, speech, cues, n_frames, face_is_crop, patched=False)
+
+    def video_frames(self, face_frames: Iterable[np.ndarray] | None, speech, cues=(), n_frames: int | None = None,
+                     *, face_is_crop: bool = False) -> Iterator[np.ndarray | PatchedFrame]:
+        """The pictures of frames(), made for write_mp4: while the slide step and the caption stay
+        the same, each frame is a PatchedFrame, the shared static picture (slide, captions, badge;
+        its YUV made once) plus the presenter's rectangle, so no full frame is copied or converted
+        per frame. Plain RGB arrays where the whole picture moves (a video slide, a full-frame
+        presenter) or the size is odd (never from a Presentation: its sizes are even)."""
+        return self._frames(face_frames, speech, cues, n_frames, face_is_crop, patched=True)
+
+    def _frames(self, face_frames, speech, cues, n_frames, face_is_crop: bool, patched: bool
+                ) -> Iterator[np.ndarray | PatchedFrame]:
+        """frames() (patched False: every frame composed whole) or video_frames() (patched True)."""
         fps = float(self.p.fps)
         if speech is None:   # a silent scene (slide with a duration only)
             from avatar.types import Speech
@@ -301,30 +323,60 @@ class SceneComposer:
             from avatar.compose.video_slide import open_clip
 
             clip = open_clip(slide, self.layout, fps, self.p.size)
+        w, h = self.p.size
+        patched = patched and clip is None and not (w & 1 or h & 1)
+        region = None   # what changes from frame to frame: the avatar box, widened to even coordinates
+        if self.layout.avatar_box is not None:
+            x0, y0, x1, y1 = self.layout.avatar_box
+            region = (x0 & ~1, y0 & ~1, min(w, x1 + (x1 & 1)), min(h, y1 + (y1 & 1)))
+            patched = patched and region != (0, 0, w, h)   # the presenter fills the frame: nothing static
+        state, still = None, None
         for i in range(n_frames):
             t = i / fps
             revealed = bisect_right(times, t) if times else None
-            out = self.background(revealed).copy()
-            if clip is not None:
-                clip.paste(out)
             if face_it is not None:
                 nxt = next(face_it, None)
                 if nxt is None:
                     face_it = None
                 else:
                     face = nxt
-            if face is not None and self.layout.avatar_box is not None:
-                if place is None:
-                    place = self._placement(face.shape, face_is_crop)
-                self._paste(out, face, place)
+            overlays = []   # drawn over everything, in this order: the caption, the badge
+            cue = None
             if capr is not None:
                 k = bisect_right(starts, t) - 1
                 if k >= 0 and t < cues[k].end:
-                    x, y, rgb, a = capr.patch(k, cues[k], capr.active_word(cues[k], t))
-                    blend_patch(out, x, y, rgb, a)
+                    cue = (k, capr.active_word(cues[k], t))
+                    overlays.append(capr.patch(k, cues[k], cue[1]))
             if badge is not None:
-                blend_patch(out, *badge)
-            yield out
+                overlays.append(badge)
+            show_face = face is not None and self.layout.avatar_box is not None
+            if show_face and place is None:
+                place = self._placement(face.shape, face_is_crop)
+            if not patched:
+                out = self.background(revealed).copy()
+                if clip is not None:
+                    clip.paste(out)
+                if show_face:
+                    self._paste(out, face, place)
+                for o in overlays:
+                    blend_patch(out, *o)
+                yield out
+                continue
+            if (revealed, cue) != state:   # a new static picture: slide step, caption, badge
+                img = self.background(revealed).copy()
+                for o in overlays:
+                    blend_patch(img, *o)
+                img.flags.writeable = False
+                state, still = (revealed, cue), Still(img)
+            if not show_face:
+                yield PatchedFrame(still, (0, 0), still.rgb[:0, :0])
+                continue
+            rx0, ry0, rx1, ry1 = region
+            patch = self.background(revealed)[ry0:ry1, rx0:rx1].copy()
+            self._paste(patch, face, place, origin=(rx0, ry0))
+            for x, y, rgb, a in overlays:   # the parts of the caption and badge over the presenter
+                blend_patch(patch, x - rx0, y - ry0, rgb, a)
+            yield PatchedFrame(still, (rx0, ry0), patch)
 
 
 def _shape_alpha(shape: str, size: tuple[int, int]) -> np.ndarray:

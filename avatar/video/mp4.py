@@ -219,13 +219,95 @@ def _ahead(frames: Iterable[np.ndarray], depth: int) -> Iterator[np.ndarray]:
                 f.cancel()
 
 
+# --------------------------------------------------------------------------- frames
+def _i420_planes(i420: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (h, w), U and V (h/2, w/2) planes of OpenCV's I420 layout ((h * 3/2, w) bytes)."""
+    flat = i420.reshape(-1)
+    q = h * w // 4
+    return (flat[:h * w].reshape(h, w), flat[h * w:h * w + q].reshape(h // 2, w // 2),
+            flat[h * w + q:h * w + 2 * q].reshape(h // 2, w // 2))
+
+
+def _to_i420(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    # OpenCV's RGB->I420 (BT.601, limited range, like swscale's default) is ~10x faster than PyAV's reformat;
+    # each 2x2 block converts on its own, so an even-aligned rectangle converts to exactly its part of the frame
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+
+
+class PatchedFrame:
+    """A frame as a static picture shared by many frames plus one changed rectangle (the presenter).
+
+        PatchedFrame(base, (x0, y0), patch)   # base: Still; patch: RGB uint8 at even x0, y0, even size
+        .rgb()                                # the whole RGB frame (a new array)
+
+    write_mp4 converts only the patch to YUV and copies the base's YUV planes, made once
+    per Still: no full-frame RGB copy or colour conversion per frame. The encoded
+    pictures are identical to encoding .rgb()."""
+
+    __slots__ = ("base", "x", "y", "patch")
+
+    def __init__(self, base: "Still", origin: tuple[int, int], patch: np.ndarray):
+        x, y = origin
+        ph, pw = patch.shape[:2]
+        h, w = base.shape[:2]
+        if (x | y | pw | ph) & 1 or x < 0 or y < 0 or x + pw > w or y + ph > h:
+            raise ValueError(f"PatchedFrame: patch {pw}x{ph} at ({x}, {y}) is not even-aligned inside {w}x{h}")
+        self.base, self.x, self.y, self.patch = base, x, y, patch
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.base.shape
+
+    def rgb(self) -> np.ndarray:
+        out = self.base.rgb.copy()
+        ph, pw = self.patch.shape[:2]
+        out[self.y:self.y + ph, self.x:self.x + pw] = self.patch
+        return out
+
+    def video_frame(self):
+        """An av.VideoFrame (yuv420p) of this frame."""
+        import av
+
+        vf = av.VideoFrame.from_ndarray(self.base.i420(), format="yuv420p")
+        ph, pw = self.patch.shape[:2]
+        if ph and pw:
+            parts = _i420_planes(_to_i420(self.patch), ph, pw)
+            for k, (plane, part) in enumerate(zip(vf.planes, parts)):
+                s = 1 if k == 0 else 2
+                view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                view[self.y // s:self.y // s + part.shape[0], self.x // s:self.x // s + part.shape[1]] = part
+        return vf
+
+
+class Still:
+    """A static RGB picture (read-only, even size) and its I420 conversion, made once when first needed."""
+
+    __slots__ = ("rgb", "_i420")
+
+    def __init__(self, rgb: np.ndarray):
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] & 1 or rgb.shape[1] & 1:
+            raise ValueError(f"Still: an even-sized (H, W, 3) uint8 RGB picture, got {rgb.shape} {rgb.dtype}")
+        self.rgb, self._i420 = rgb, None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.rgb.shape
+
+    def i420(self) -> np.ndarray:
+        if self._i420 is None:
+            self._i420 = _to_i420(self.rgb)
+        return self._i420
+
+
 # --------------------------------------------------------------------------- write
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio=None,
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
               threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD,
               chapters: list[dict] | None = None) -> Path:
-    """Encode RGB uint8 frames (H, W, 3) and optional audio into an H.264/AAC MP4.
+    """Encode RGB uint8 frames (H, W, 3) (or PatchedFrames) and optional audio into an H.264/AAC MP4.
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
     by one pixel to even sizes (yuv420p needs them). Audio is mono (n,) or stereo (n, 2),
@@ -258,22 +340,21 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             n = 0
             last = None
             for frame in it:
-                frame = np.asarray(frame)
-                if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                    raise ValueError(f"write_mp4: frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
+                if isinstance(frame, PatchedFrame):
+                    if vs is not None and frame.shape[:2] != (h, w):
+                        frame = frame.rgb()   # checked (and cropped) like any array below
+                else:
+                    frame = np.asarray(frame)
+                    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                        raise ValueError(f"write_mp4: frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
                 if vs is None:
                     h, w = frame.shape[0] & ~1, frame.shape[1] & ~1
                     if h < 2 or w < 2:
                         raise ValueError(f"write_mp4: frame too small {frame.shape}")
-                    vs = out.add_stream("libx264", rate=rate)
-                    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-                    vs.codec_context.options = {"crf": str(crf), "preset": preset}
-                    vs.codec_context.thread_count = threads
-                    vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
-                    vs.codec_context.color_range = 1     # limited ("tv") range
+                    vs = add_video_stream(out, w, h, rate, crf=crf, preset=preset, threads=threads)
                     if audio is not None:
                         track = _AudioTrack(out, track_audio.channels)
-                if frame.shape[0] != h or frame.shape[1] != w:
+                if frame.shape[0] != h or frame.shape[1] != w:   # never a PatchedFrame
                     if frame.shape[0] < h or frame.shape[1] < w or frame.shape[0] > h + 1 or frame.shape[1] > w + 1:
                         raise ValueError(f"write_mp4: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
                                          f"expected {w}x{h} like the first frame")
@@ -302,13 +383,26 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
     return path
 
 
-def _encode_video(out, vs, frame: np.ndarray, index: int, key: bool = False) -> None:
-    import av
-    import cv2
+def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, preset: str = "veryfast", threads: int = 0):
+    """The H.264 stream write_mp4 encodes into (bench/bench_speed.py times x264 alone with it).
+    PyAV's default thread type is SLICE: x264 runs sliced threads (ffmpeg's command line: frame
+    threads); changing it changes the encoded stream."""
+    vs = out.add_stream("libx264", rate=rate)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    vs.codec_context.options = {"crf": str(crf), "preset": preset}
+    vs.codec_context.thread_count = threads
+    vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
+    vs.codec_context.color_range = 1     # limited ("tv") range
+    return vs
 
-    # OpenCV's RGB->I420 (BT.601, limited range, like swscale's default) is ~10x faster than PyAV's reformat
-    vf = av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420),
-                                    format="yuv420p")
+
+def _encode_video(out, vs, frame: np.ndarray | PatchedFrame, index: int, key: bool = False) -> None:
+    import av
+
+    if isinstance(frame, PatchedFrame):
+        vf = frame.video_frame()
+    else:
+        vf = av.VideoFrame.from_ndarray(_to_i420(frame), format="yuv420p")
     vf.pts = index
     if key:
         vf.pict_type = av.video.frame.PictureType.I
