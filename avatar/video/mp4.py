@@ -385,12 +385,14 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
 
 def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, preset: str = "veryfast", threads: int = 0):
     """The H.264 stream write_mp4 encodes into (bench/bench_speed.py times x264 alone with it).
-    PyAV's default thread type is SLICE: x264 runs sliced threads (ffmpeg's command line: frame
-    threads); changing it changes the encoded stream."""
+    x264 runs frame threads, as ffmpeg's command line does: PyAV's default, sliced threads, took
+    1.6x the time on 2 cores (bench_speed's breakdown). x264's output is deterministic for a
+    given thread count (threads=0: chosen from the core count, so it can differ between machines)."""
     vs = out.add_stream("libx264", rate=rate)
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
     vs.codec_context.options = {"crf": str(crf), "preset": preset}
     vs.codec_context.thread_count = threads
+    vs.codec_context.thread_type = "FRAME"
     vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
     vs.codec_context.color_range = 1     # limited ("tv") range
     return vs
