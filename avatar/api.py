@@ -84,9 +84,17 @@ def _script_or_text(script: str | Path | Presentation) -> Presentation:
     if isinstance(script, Presentation):
         return script
     p = Path(str(script))
-    if p.suffix.lower() in SCRIPT_SUFFIXES or p.exists():
+    if p.suffix.lower() in SCRIPT_SUFFIXES or _exists(p):
         return _load(p)
     return from_text(str(script))
+
+
+def _exists(p: Path) -> bool:
+    """Whether `p` names an existing file; False for text that cannot be a path (too long, NUL)."""
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- speak

@@ -399,3 +399,13 @@ def test_demo_template_shape():
     bullets = next(s for s in p.scenes if s.slide.layout == "bullets")
     assert bullets.slide.reveal and bullets.narration.count("[next]") == len(bullets.slide.bullets)
     assert len(SHIPPED) >= 4
+
+
+def test_long_text_is_text_not_a_file_name():
+    # longer than a file name may be (ENAMETOOLONG from stat): still the text to speak
+    from avatar.api import _script_or_text
+
+    text = "This sentence is spoken, not opened as a file. " * 20
+    deck = _script_or_text(text)
+    assert len(deck.scenes) >= 1 and "opened as a file" in deck.scenes[0].narration
+    assert _script_or_text("a\x00b").scenes    # NUL: not a path either

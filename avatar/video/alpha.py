@@ -88,20 +88,20 @@ def cut_out(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             yield np.dstack([f, np.round(a * 255).astype(np.uint8)])
 
 
-def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio: np.ndarray | None = None,
+def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, audio=None,
                       sample_rate: int | None = None, metadata: dict | None = None, progress=None) -> Path:
-    """Encode RGBA uint8 frames (H, W, 4) and optional mono/stereo audio as .webm (VP9+alpha) or .mov (ProRes 4444)."""
+    """Encode RGBA uint8 frames (H, W, 4) and optional audio as .webm (VP9+alpha) or .mov (ProRes 4444).
+    Audio as write_mp4 takes it (mono/stereo array, or a streamed recording), read in blocks after
+    the frames, cut or padded to their length."""
     import av
 
-    from avatar.video.mp4 import AUDIO_RATE, _as_audio, _fit_audio, _resample, _set_metadata
+    from avatar.video.mp4 import AUDIO_RATE, _AudioStream, _set_metadata
 
     path = Path(path)
     check_alpha_path(path)
     codec, pix_fmt, options, audio_codec = ALPHA_FORMATS[path.suffix.lower()]
     rate = Fraction(fps).limit_denominator(1001)
-    samples = None
-    if audio is not None:
-        samples = _resample(_as_audio(audio), int(sample_rate), AUDIO_RATE)
+    source = _AudioStream(audio, int(sample_rate), AUDIO_RATE) if audio is not None else None
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="webm" if path.suffix.lower() == ".webm" else "mov") as out:
             _set_metadata(out, metadata)
@@ -114,8 +114,8 @@ def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: fl
                     vs = out.add_stream(codec, rate=rate)
                     vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
                     vs.codec_context.options = dict(options)
-                    if samples is not None:
-                        layout = "mono" if samples.shape[0] == 1 else "stereo"
+                    if source is not None:
+                        layout = "mono" if source.channels == 1 else "stereo"
                         a_stream = out.add_stream(audio_codec, rate=AUDIO_RATE, layout=layout)
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgba")
                 vf.pts = n
@@ -127,21 +127,23 @@ def write_alpha_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: fl
                 raise ValueError("write_alpha_video: no frames")
             out.mux(vs.encode(None))
             if a_stream is not None:
-                _write_audio(out, a_stream, _fit_audio(samples, int(round(n * AUDIO_RATE / rate))))
+                _write_audio(out, a_stream, source, int(round(n * AUDIO_RATE / rate)))
     return path
 
 
-def _write_audio(out, stream, audio: np.ndarray) -> None:
+def _write_audio(out, stream, source, total: int) -> None:
+    """Encode `total` samples of `source` (an avatar.video.mp4._AudioStream at AUDIO_RATE: silence
+    past its end) in blocks of a second."""
     import av
 
     from avatar.video.mp4 import AUDIO_RATE
 
-    layout = "mono" if audio.shape[0] == 1 else "stereo"
+    layout = "mono" if source.channels == 1 else "stereo"
     fmt = stream.codec_context.codec.audio_formats[0].name
     res = av.AudioResampler(format=fmt, layout=layout, rate=AUDIO_RATE)
-    step = stream.codec_context.frame_size or 1024
-    for i in range(0, audio.shape[1], step):
-        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i:i + step]), format="fltp", layout=layout)
+    for i in range(0, total, AUDIO_RATE):
+        block = source.read(min(AUDIO_RATE, total - i))
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout=layout)
         f.sample_rate, f.pts, f.time_base = AUDIO_RATE, i, Fraction(1, AUDIO_RATE)
         for r in res.resample(f):
             out.mux(stream.encode(r))
