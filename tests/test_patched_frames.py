@@ -62,3 +62,17 @@ def test_mismatched_patched_frame_is_refused(tmp_path):
         PatchedFrame(frames[0].base, (90, 0), np.zeros((2, 8, 3), np.uint8))   # past the right edge
     with pytest.raises(ValueError, match="even-sized"):
         Still(np.zeros((5, 4, 3), np.uint8))
+
+
+def test_reused_frames_keep_only_the_asked_keyframes(tmp_path):
+    # frames on one Still reuse one VideoFrame: a keyframe asked for frame 4 must not stick to the frames after it
+    import av
+
+    base = Still(np.full((64, 96, 3), 120, np.uint8))
+    frames = [PatchedFrame(base, (32, 16), np.full((32, 32, 3), 100 + i, np.uint8)) for i in range(10)]
+    path = write_mp4(tmp_path / "k.mp4", frames, fps=10, keyframes=(4,))
+    with av.open(str(path)) as c:
+        keys = [p.is_keyframe for p in c.demux(video=0) if p.size]
+    assert keys == [i in (0, 4) for i in range(10)]
+    assert video_md5(path) == video_md5(write_mp4(tmp_path / "r.mp4", [f.rgb() for f in frames], fps=10,
+                                                  keyframes=(4,)))

@@ -266,11 +266,12 @@ class PatchedFrame:
         out[self.y:self.y + ph, self.x:self.x + pw] = self.patch
         return out
 
-    def video_frame(self):
-        """An av.VideoFrame (yuv420p) of this frame."""
+    def video_frame(self, previous=None):
+        """An av.VideoFrame (yuv420p) of this frame. `previous`: the VideoFrame of a PatchedFrame
+        with the same base and rectangle, refilled in place (only the rectangle is written)."""
         import av
 
-        vf = av.VideoFrame.from_ndarray(self.base.i420(), format="yuv420p")
+        vf = previous or av.VideoFrame.from_ndarray(self.base.i420(), format="yuv420p")
         ph, pw = self.patch.shape[:2]
         if ph and pw:
             parts = _i420_planes(_to_i420(self.patch), ph, pw)
@@ -338,6 +339,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             _set_metadata(out, metadata)
             vs = None
             n = 0
+            made = _VideoFrames()
             last = None
             for frame in it:
                 if isinstance(frame, PatchedFrame):
@@ -359,7 +361,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                         raise ValueError(f"write_mp4: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
                                          f"expected {w}x{h} like the first frame")
                     frame = frame[:h, :w]
-                _encode_video(out, vs, frame, n, key=n in keyframes)
+                _encode_video(out, vs, frame, n, key=n in keyframes, frames=made)
                 last = frame
                 n += 1
                 if track is not None:   # keep the audio interleaved with the video
@@ -371,7 +373,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             if track is not None:
                 needed = max(1, int(round(track_audio.length / AUDIO_RATE * rate)))
                 while n < needed:   # audio outlasts the frames: hold the last frame
-                    _encode_video(out, vs, last, n)
+                    _encode_video(out, vs, last, n, frames=made)
                     n += 1
                     if progress is not None:
                         progress(n)
@@ -398,16 +400,36 @@ def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, pres
     return vs
 
 
-def _encode_video(out, vs, frame: np.ndarray | PatchedFrame, index: int, key: bool = False) -> None:
+class _VideoFrames:
+    """The av.VideoFrames write_mp4 sends to x264. A PatchedFrame on the same Still and rectangle
+    as the one before reuses the previous VideoFrame and writes only its rectangle, so the static
+    picture is not copied per frame. That is safe because the frame is free again when encode()
+    returns: libavcodec hands it to libx264 inside avcodec_send_frame (PyAV drains the packets
+    right after), and x264 copies every input picture into its own frames before it returns."""
+
+    def __init__(self):
+        self.key, self.vf = None, None
+
+    def __call__(self, frame: np.ndarray | PatchedFrame):
+        import av
+
+        if not isinstance(frame, PatchedFrame):
+            self.key = self.vf = None
+            return av.VideoFrame.from_ndarray(_to_i420(frame), format="yuv420p")
+        key = (frame.base, frame.x, frame.y, frame.patch.shape[:2])
+        same = self.key is not None and key[0] is self.key[0] and key[1:] == self.key[1:]
+        self.vf = frame.video_frame(self.vf if same else None)
+        self.key = key                 # holds the Still, so its id is never reused while compared
+        return self.vf
+
+
+def _encode_video(out, vs, frame: np.ndarray | PatchedFrame, index: int, key: bool = False,
+                  frames: _VideoFrames | None = None) -> None:
     import av
 
-    if isinstance(frame, PatchedFrame):
-        vf = frame.video_frame()
-    else:
-        vf = av.VideoFrame.from_ndarray(_to_i420(frame), format="yuv420p")
+    vf = (frames or _VideoFrames())(frame)
     vf.pts = index
-    if key:
-        vf.pict_type = av.video.frame.PictureType.I
+    vf.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
     out.mux(vs.encode(vf))
 
 
