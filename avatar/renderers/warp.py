@@ -356,7 +356,9 @@ def _bases(lm: np.ndarray, eye: float, rest_open: float) -> dict[str, np.ndarray
     # lip 0.24, the nose not at all); the skin beside the corners goes half as far as they do
     du = 0.5 * eye * np.clip(u / half, -1, 1)
     dist = np.min(np.hypot(*(p[:, None, :] - outer[None].astype(np.float64)).transpose(2, 0, 1)), axis=1)
-    near = 0.5 + 0.5 * np.exp(-(dist / (0.06 * eye)) ** 2)      # no step at the lip's edge
+    # no step at the lip's edge; over 0.06 eye the corner's skin folded over itself (a dotted seam
+    # off the corner on wide, spread mouths), over 0.12 eye it does not: mouth SSIM 0.5778 -> 0.5772
+    near = 0.5 + 0.5 * np.exp(-(dist / (0.12 * eye)) ** 2)
     fall = np.where(on_lip, 1.0, near * np.exp(-(dist / (0.4 * eye)) ** 2))
     lift = WIDTH_LIFT * eye * np.where(on_lip, 1.0, np.exp(-(dist / (0.8 * eye)) ** 2)) * _smoothstep(v, -0.4 * eye, -0.1 * eye)
     outer_lower = lower & ~np.isin(np.arange(n), INNER_LOWER)
