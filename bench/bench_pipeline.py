@@ -10,6 +10,10 @@ Each render runs in its own process so peak RSS is that render's alone.
 Usage: python bench/bench_pipeline.py [--quick] [--memory]   (--quick: 720p demo and the 2/6-scene
        memory runs only; --memory: the 2/20-scene memory runs and the rerun only)
 
+       python bench/bench_pipeline.py --growth 200
+RSS after every tenth of the scenes and the peak, while one process (--jobs 1) renders an
+N-scene 1280x720 script (the memory script's scenes): flat means the RSS stops rising.
+
        python bench/bench_pipeline.py --mix [--scenes 20 --scenes 200] [--cache DIR]
 the final mix at assembly: scripts of N scenes of about 15 s of narration each (a sentence and
 a pause; 160x96, 4 fps, no presenter, so scenes render fast), rendered once to fill the cache,
@@ -49,6 +53,25 @@ t = time.perf_counter()
 r = render(load(Path(script)), Path(out), size=size or None, cache_dir=Path(cache), jobs=int(jobs) or None)
 print(json.dumps({"seconds": time.perf_counter() - t, "duration": r.duration, "scenes": r.scenes,
                   "rendered": r.rendered, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+GROWTH = r"""
+import json, resource, sys
+from pathlib import Path
+from avatar.api import render
+from avatar.script import load
+script, out, cache, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS"))
+seen = set()
+def progress(ev):
+    if ev.stage == "scenes" and ev.done not in seen and (ev.done % max(1, n // 10) == 0 or ev.done == 1):
+        seen.add(ev.done)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(f"  after scene {ev.done:4d}: RSS {rss()} MB, peak so far {peak} MB", flush=True)
+render(load(Path(script)), Path(out), cache_dir=Path(cache), jobs=1, on_progress=progress)
+print(f"  end: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
 """
 
 SENTENCES = [
@@ -143,6 +166,14 @@ def main() -> None:
     from avatar.resources import templates_dir
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if "--growth" in sys.argv:
+        n = int(sys.argv[sys.argv.index("--growth") + 1])
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            print(f"{n} scenes at 1280x720, --jobs 1, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
+            subprocess.run([sys.executable, "-c", GROWTH, str(deck(tmp / "g.yaml", n)), str(tmp / "g.mp4"),
+                            str(tmp / "cache"), str(n)], check=True)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         text = " ".join(SENTENCES * 2)   # about 30 s of speech
