@@ -173,3 +173,21 @@ def test_tongue_shows_on_th_l_t_d_n_and_wide_vowels_and_never_jumps():
     m = phoneme_motion(Speech(np.zeros(int(ph[-1].end * 16000), np.float32), 16000, ph), fps)
     assert np.array_equal(m.tongue, tg)                # the phoneme path carries it
     assert np.all(Motion.rest(3, 25).tongue == 0)      # elsewhere (the audio model) it is 0
+
+
+def test_make_motion_keeps_the_tongue_when_it_fits_the_scene_length():
+    # a scene longer or shorter than its speech: the tongue is cut or held like the mouth, not dropped
+    from avatar.motion import make_motion
+    from avatar.script.models import AvatarSpec
+
+    fps = 25
+    ph = timed([("_", .2), ("ð", .15), ("ə", .1), ("l", .15), ("_", .3)])
+    speech = Speech(np.zeros(int(ph[-1].end * 16000), np.float32), 16000, ph)
+    spec = AvatarSpec(motion="phonemes")
+    full = make_motion(speech, fps, spec)
+    assert full.tongue.max() > 0.3
+    for n in (len(full) - 4, len(full) + 6):
+        m = make_motion(speech, fps, spec, n_frames=n)
+        assert len(m) == n and len(m.tongue) == n
+        k = min(n, len(full))
+        assert np.array_equal(m.tongue[:k], full.tongue[:k]) and np.array_equal(m.mouth[:k], full.mouth[:k])

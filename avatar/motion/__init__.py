@@ -54,7 +54,7 @@ def make_motion(speech: Speech, fps: float, spec: AvatarSpec, n_frames: int | No
 
         model = load_model(spec.lips_model) if spec.lips_model else None   # None: the bundled checkpoint
         m = audio_motion(speech, fps, hybrid=source == "hybrid", model=model, **kw)
-    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
+    return m if len(m) == n else _refit(m, n, speech, fps, kw)
 
 
 def _streamed_motion(speech: Speech, fps: float, spec: AvatarSpec, n: int, kw: dict) -> Motion:
@@ -90,7 +90,7 @@ def _streamed_motion(speech: Speech, fps: float, spec: AvatarSpec, n: int, kw: d
         if source == "hybrid" and phonemes:
             mouth = hybrid_mouth(mouth, phonemes, n, fps, lead=model.lead)
         m = add_idle(mouth, speech, fps, **kw)
-    return m if len(m) == n else add_idle(_fit(m.mouth, n), speech, fps, **kw)
+    return m if len(m) == n else _refit(m, n, speech, fps, kw)
 
 
 def _with_recognised_phones(speech: Speech) -> Speech:
@@ -105,6 +105,14 @@ def _with_recognised_phones(speech: Speech) -> Speech:
         warnings.simplefilter("ignore")
         heard = recognize(speech.audio, speech.sample_rate)
     return replace(speech, phonemes=list(heard.phonemes))
+
+
+def _refit(m: Motion, n: int, speech: Speech, fps: float, kw: dict) -> Motion:
+    """`m` cut or held to n frames (the scene's own length): idle motion made again for n, the
+    mouth and the tongue carried over."""
+    out = add_idle(_fit(m.mouth, n), speech, fps, **kw)
+    out.tongue = _fit(m.tongue, n)
+    return out
 
 
 def _fit(a: np.ndarray, n: int) -> np.ndarray:
