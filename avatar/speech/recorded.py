@@ -124,22 +124,36 @@ def prepare(audio: np.ndarray, sr: int, path: str | Path = "audio") -> np.ndarra
     Silent audio -> AvatarError naming `path`."""
     audio = np.asarray(audio, np.float32)
     peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
-    if peak > 0.99:
-        clipped = float(np.mean(np.abs(audio) >= 0.99 * peak))
-        if clipped > 0.001:
-            warnings.warn(f"{path}: the recording clips ({clipped:.1%} of samples at full scale); "
-                          "record at a lower level for cleaner sound", stacklevel=3)
-        audio = audio * (0.97 / peak)
-    db = _frame_db(audio, sr)
+    gain = _peak_gain(peak, lambda: int(np.count_nonzero(np.abs(audio) >= 0.99 * peak)), len(audio), path)
+    if gain != 1.0:
+        audio = audio * gain
+    start, end = _speech_span(_frame_db(audio, sr), sr, len(audio), path)
+    return audio[start:end]
+
+
+def _peak_gain(peak: float, count_clipped, n: int, path, stacklevel: int = 4) -> float:
+    """The gain that keeps the peak below 1: 0.97 / peak once it reaches 0.99, else 1. Then
+    count_clipped() (samples at >= 0.99 of the peak) decides the warning that the recording clips."""
+    if peak <= 0.99:
+        return 1.0
+    clipped = count_clipped() / max(n, 1)
+    if clipped > 0.001:
+        warnings.warn(f"{path}: the recording clips ({clipped:.1%} of samples at full scale); "
+                      "record at a lower level for cleaner sound", stacklevel=stacklevel)
+    return 0.97 / peak
+
+
+def _speech_span(db: np.ndarray, sr: int, n: int, path) -> tuple[int, int]:
+    """(start, end) samples of the speech in n samples whose FRAME loudness is `db` (dBFS), with
+    KEEP_MARGIN of silence around it. Silent audio -> AvatarError naming `path`."""
     loud = db.max() if db.size else -np.inf
     if loud < SILENCE_DB:
         raise AvatarError(f"the recording is silent (loudest part {loud:.0f} dBFS)", path=path,
                           hint="check the microphone level or the file")
     active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]   # not empty: loud >= SILENCE_DB
     hop = _hop(sr)
-    start = max(0, active[0] * hop - int(KEEP_MARGIN * sr))
-    end = min(len(audio), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))
-    return audio[start:end]
+    return (max(0, active[0] * hop - int(KEEP_MARGIN * sr)),
+            min(n, (active[-1] + 1) * hop + int(KEEP_MARGIN * sr)))
 
 
 class RecordingAudio:
@@ -248,25 +262,15 @@ def _stream(source: RecordingAudio, power: np.ndarray, peak: float, path: Path) 
     from avatar.motion.features import resample
 
     sr, hop = source.sample_rate, _hop(source.sample_rate)
-    gain = 1.0
-    if peak > 0.99:
-        clipped = sum(int(np.count_nonzero(np.abs(a) >= 0.99 * peak)) for _, a in _blocks(source))
-        if clipped > 0.001 * len(source):
-            warnings.warn(f"{path}: the recording clips ({clipped / len(source):.1%} of samples at full scale); "
-                          "record at a lower level for cleaner sound", stacklevel=4)
-        gain = 0.97 / peak
+    gain = _peak_gain(peak, lambda: sum(int(np.count_nonzero(np.abs(a) >= 0.99 * peak)) for _, a in _blocks(source)),
+                      len(source), path, stacklevel=5)
     db = 20 * np.log10(np.sqrt(power) * gain + 1e-12)
-    loud = db.max() if db.size else -np.inf
-    if loud < SILENCE_DB:
-        raise AvatarError(f"the recording is silent (loudest part {loud:.0f} dBFS)", path=path,
-                          hint="check the microphone level or the file")
-    active = np.nonzero(db >= max(SILENCE_DB, loud - 40.0))[0]
+    start, end = _speech_span(db, sr, len(source), path)
     # pieces start on the resampler's grid (multiples of `step` input samples = whole output
     # samples), so they join sample-exact, as one pass would put them
     step = sr // math.gcd(sr, OUTPUT_RATE)
     step = step if step <= FRAME * sr else 1     # an odd rate (no fine grid): pieces join within a sample
-    start = max(0, active[0] * hop - int(KEEP_MARGIN * sr)) // step * step
-    end = min(len(source), (active[-1] + 1) * hop + int(KEEP_MARGIN * sr))
+    start = start // step * step
     cuts = sorted({c // step * step for c in _cuts(db, hop, sr, start, end)} - {start})
     edges = [start, *cuts, end]
     out = tempfile.TemporaryFile(prefix="avatar-recording-")
