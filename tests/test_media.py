@@ -59,7 +59,7 @@ def ebur128(path: Path) -> tuple[float, float]:
         i = float(summary.split("I:")[1].split("LUFS")[0])
         tp = float(summary.split("Peak:")[1].split("dBFS")[0])
         return i, tp
-    from avatar.audio.filters import measure
+    from media import measure
     from avatar.video import read_audio
 
     m = measure(*read_audio(path))
@@ -124,7 +124,7 @@ def test_music_levels_parse_decibels_and_reject_bad_values():
 
 
 def test_normalize_reaches_target_under_the_ceiling():
-    from avatar.audio.filters import measure
+    from media import measure
     from avatar.audio.loudness import normalize
 
     rng = np.random.default_rng(1)
@@ -151,7 +151,7 @@ def _speech_like(seconds: float, rate: int = 48000, seed: int = 1) -> np.ndarray
 
 
 def test_meter_agrees_with_ffmpeg_ebur128_in_any_blocks():
-    from avatar.audio.filters import measure
+    from media import measure
     from avatar.audio.meter import Meter, integrated
 
     rate = 48000
@@ -173,7 +173,7 @@ def test_streamed_final_mix_matches_the_mix_in_memory(tmp_path):
     """A 2-minute track with a bed, mixed block by block as assembly does, is the in-memory mix;
     it lands on the target (by ffmpeg's meter) with its true peak under the ceiling."""
     from avatar.audio.blocks import Reader, blocks_of
-    from avatar.audio.filters import measure
+    from media import measure
     from avatar.audio.loudness import loudness_stream, normalize
     from avatar.audio.music import Run, mix_music, music_stream
     from avatar.script.models import MusicSpec
