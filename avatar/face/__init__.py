@@ -165,11 +165,12 @@ def find_small_faces(image: np.ndarray) -> list[tuple[float, float, float]]:
                 th, tw = small.shape[:2]
                 face = (x + (b.xmin + b.width / 2) * tw / scale, y + (b.ymin + b.height / 2) * th / scale,
                         b.width * tw / scale)
-                if all(np.hypot(face[0] - f[0], face[1] - f[1]) > 0.5 * max(face[2], f[2]) for f in found):
+                # the same face seen again (centres within half a face): keep the widest view of it
+                i = next((i for i, f in enumerate(found)
+                          if np.hypot(face[0] - f[0], face[1] - f[1]) <= 0.5 * max(face[2], f[2])), None)
+                if i is None:
                     found.append(face)
-                else:   # the same face seen again: keep the widest view of it
-                    i = next(i for i, f in enumerate(found)
-                             if np.hypot(face[0] - f[0], face[1] - f[1]) <= 0.5 * max(face[2], f[2]))
+                else:
                     found[i] = max(found[i], face, key=lambda f: f[2])
     return sorted(found, key=lambda f: -f[2])
 
