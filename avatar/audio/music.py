@@ -157,14 +157,20 @@ def bed_track(run: Run, bed: np.ndarray, rate: int = RATE) -> np.ndarray:
     return b.block(0, b.n)
 
 
-def music_stream(blocks: Iterable[np.ndarray], runs: list[Run], cache_dir: Path | None, rate: int = RATE
-                 ) -> Iterator[np.ndarray]:
+def music_beds(runs: list[Run], cache_dir: Path | None, rate: int = RATE) -> list[tuple[int, Bed]]:
+    """(first sample, Bed) of every run: the decoded beds, made once for any number of passes."""
+    return [(int(round(r.start * rate)), Bed(r, load_bed(r.spec.file, cache_dir, rate), rate)) for r in runs]
+
+
+def music_stream(blocks: Iterable[np.ndarray], runs: list[Run], cache_dir: Path | None, rate: int = RATE,
+                 beds: list[tuple[int, Bed]] | None = None) -> Iterator[np.ndarray]:
     """The narration's blocks, (c, n) each, with every run's bed added: (2, n) blocks (no runs:
-    the blocks unchanged). Beds are made block by block; only the decoded beds are held."""
+    the blocks unchanged). Beds are made block by block; only the decoded beds are held.
+    beds: music_beds(runs, ...) made beforehand (a stream read twice decodes them once)."""
     if not runs:
         yield from blocks
         return
-    beds = [(int(round(r.start * rate)), Bed(r, load_bed(r.spec.file, cache_dir, rate), rate)) for r in runs]
+    beds = music_beds(runs, cache_dir, rate) if beds is None else beds
     t = 0
     for x in blocks:
         n = x.shape[1]

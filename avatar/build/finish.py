@@ -57,7 +57,7 @@ def final_mix(deck, infos, cache_dir: Path | None):
     and the meter's 12 bytes per 5 ms are held)."""
     from avatar.audio.blocks import blocks_of
     from avatar.audio.loudness import loudness_stream
-    from avatar.audio.music import music_stream
+    from avatar.audio.music import music_beds, music_stream
     from avatar.video.mp4 import AUDIO_RATE
 
     runs = music_runs(deck, infos)
@@ -65,8 +65,10 @@ def final_mix(deck, infos, cache_dir: Path | None):
         return None
 
     def mix(narration):
+        beds = music_beds(runs, cache_dir, AUDIO_RATE)   # once, for both passes
+
         def mixed():
-            return music_stream(blocks_of(narration(), AUDIO_RATE), runs, cache_dir, AUDIO_RATE)
+            return music_stream(blocks_of(narration(), AUDIO_RATE), runs, cache_dir, AUDIO_RATE, beds)
         if deck.loudness is None:
             return mixed()
         return loudness_stream(mixed, AUDIO_RATE, deck.loudness, deck.true_peak)
