@@ -72,13 +72,6 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(a, -1.0, 1.0), dtype=np.float32)
 
 
-def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
-    """(c, n) float32 at `rate` -> (c, m) float32 at `out_rate` (the package's one resampler)."""
-    from avatar.speech.audio import resample
-
-    return resample(audio, rate, out_rate)
-
-
 class _Streamed:
     """A streamed mono recording (anything with len() and read(start, n), such as
     avatar.speech.recorded.RecordingAudio) seen as a (1, n) array that is only ever sliced."""
