@@ -291,3 +291,21 @@ def test_corrupt_cached_segment_is_rendered_again(tmp_path):
     with pytest.warns(UserWarning, match="failed its check"):
         again = render(deck, tmp_path / "b.mp4", cache_dir=cache)
     assert again.rendered == 1 and probe(tmp_path / "b.mp4")["frames"] == first.frames
+
+
+def test_prune_removes_stored_identities_by_age_and_size(tmp_path):
+    from avatar.build.cache import SceneCache
+
+    cache = SceneCache(tmp_path / "cache")
+    ids = cache.identities.root
+    ids.mkdir(parents=True)
+    for name, age in (("old", 1e9), ("new", None)):
+        for suffix in (".npz", ".lock"):
+            f = ids / f"{name}{suffix}"
+            f.write_bytes(b"x" * (1000 if suffix == ".npz" else 0))
+            if age:
+                os.utime(f, (age, age))
+    assert cache.prune(older_than=30 * 86400) == (0, 1000)   # no scene removed, the old photo's bytes freed
+    assert sorted(p.name for p in ids.iterdir()) == ["new.lock", "new.npz"]
+    assert cache.prune(max_bytes=0) == (0, 1000)
+    assert not list(ids.iterdir())

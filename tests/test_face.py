@@ -181,3 +181,66 @@ def test_face_alignment_detector_is_used_lazily(ident, tmp_path, monkeypatch):
     got = load_identity(p, detector="face-alignment")
     assert calls == [(512, 512, 3)]
     assert np.allclose(got.landmarks, ident.landmarks + 1)
+
+
+def test_identity_store_gives_the_same_identity_without_measuring_again(astronaut_path, tmp_path, ident,
+                                                                       monkeypatch):
+    import avatar.face as face
+    from avatar.face.store import IdentityStore
+
+    store = IdentityStore(tmp_path / "identities")
+    face._cache_slot.cache_clear()
+    built = load_identity(astronaut_path, store=store)
+    assert len(list(store.root.glob("*.npz"))) == 1
+    for name in ("landmarks", "face_mask", "person_mask", "image"):
+        np.testing.assert_array_equal(getattr(built, name), getattr(ident, name))
+    assert built.face_box == ident.face_box
+
+    def measured(*a):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(face, "_measure", measured)   # another process: nothing in memory, all on disk
+    face._cache_slot.cache_clear()
+    loaded = load_identity(astronaut_path, store=store)
+    for name in ("landmarks", "face_mask", "person_mask", "image"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(ident, name))
+    # another face index or detector is another entry: measured, not served
+    face._cache_slot.cache_clear()
+    with pytest.raises(AssertionError, match="measured again"):
+        load_identity(astronaut_path, face_index=1, store=store)
+    face._cache_slot.cache_clear()
+
+
+def test_identity_store_rebuilds_a_damaged_entry(astronaut_path, tmp_path, ident):
+    import avatar.face as face
+    from avatar.face.store import IdentityStore
+
+    store = IdentityStore(tmp_path / "identities")
+    face._cache_slot.cache_clear()
+    load_identity(astronaut_path, store=store)
+    (entry,) = store.root.glob("*.npz")
+    for damage in (b"not a zip", None):
+        if damage is None:   # a valid archive whose arrays were changed: the digest catches it
+            with np.load(entry) as z:
+                arrays = {k: z[k] for k in z.files}
+            arrays["landmarks"] = arrays["landmarks"] + 1
+            np.savez_compressed(entry, **arrays)
+        else:
+            entry.write_bytes(damage)
+        face._cache_slot.cache_clear()
+        with pytest.warns(UserWarning, match="failed its check"):
+            again = load_identity(astronaut_path, store=store)
+        np.testing.assert_array_equal(again.landmarks, ident.landmarks)
+        assert store.get(entry.stem) is not None   # rebuilt and stored again
+    face._cache_slot.cache_clear()
+
+
+def test_identity_store_failures_store_nothing(tmp_path):
+    from avatar.face.store import IdentityStore
+
+    store = IdentityStore(tmp_path / "identities")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (256, 256), (128, 128, 128)).save(blank)
+    with pytest.raises(AvatarError, match="no face"):
+        load_identity(blank, store=store)
+    assert not list(store.root.glob("*.npz"))

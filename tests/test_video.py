@@ -143,6 +143,31 @@ def test_concat_copies_video_and_joins_audio(tmp_path):
     assert abs(peak_hz(audio[0, int(1.2 * rate):int(1.6 * rate)]) - 880) < 10
 
 
+def test_flac_segments_join_into_one_aac_track_sample_exact(tmp_path):
+    """Scene segments carry lossless FLAC: the joined AAC track is the only lossy encoding."""
+    import av
+
+    from avatar.video.mp4 import _AudioStream
+
+    sr = 22050
+    x = tone(0.8, sr) * 0.5
+    a = write_mp4(tmp_path / "a.mp4", frames(20), fps=FPS, audio=x, sample_rate=sr, audio_codec="flac")
+    with av.open(str(a)) as c:
+        assert c.streams.audio[0].codec_context.name == "flac"
+    lossless, rate = read_audio(a)
+    lossy, _ = read_audio(write_mp4(tmp_path / "r.mp4", frames(20), fps=FPS, audio=x, sample_rate=sr))
+    fed = _AudioStream(x, sr, rate).read(lossless.shape[1])    # the track as the encoder received it
+    # FLAC keeps it to 16-bit precision; AAC does not
+    assert np.abs(lossless - fed).max() < 2 / 32768
+    assert np.abs(lossy[:, :fed.shape[1]] - fed[:, :lossy.shape[1]]).max() > 100 / 32768
+    out = concat_mp4([a, a], tmp_path / "aa.mp4")
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+    joined, _ = read_audio(out)
+    k = int(0.3 * rate)
+    assert np.corrcoef(joined[0, k:k + 4000], lossless[0, k:k + 4000])[0, 1] > 0.99
+
+
 def test_concat_reencodes_different_sizes(tmp_path):
     a = write_mp4(tmp_path / "a.mp4", frames(5, size=(96, 64)), fps=FPS)
     b = write_mp4(tmp_path / "b.mp4", frames(5, size=(64, 48)), fps=FPS)

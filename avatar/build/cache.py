@@ -4,7 +4,7 @@
     info = cache.get(plan.key)                  # SceneInfo, or None (missing or failed its check)
     cache.put(plan, lambda tmp: execute(plan, tmp))
 
-Layout: ROOT/scenes/KEY.mp4 and ROOT/scenes/KEY.json. The sidecar is written after the
+Layout: ROOT/scenes/KEY.mp4 and ROOT/scenes/KEY.json (ROOT/identities/: avatar.face.store). The sidecar is written after the
 segment, atomically, and records the segment's size and sha256, the plan it was made from
 and the scene's facts (duration, word times). A segment whose sidecar is missing, unreadable
 or does not match it (size, sha256), or that fails to open or has another frame count or
@@ -52,6 +52,13 @@ class SceneCache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.dir = self.root / "scenes"
+
+    @property
+    def identities(self):
+        """The store of measured photos beside the scenes (avatar.face.store)."""
+        from avatar.face.store import IdentityStore
+
+        return IdentityStore(self.root / "identities")
 
     def segment(self, key: str) -> Path:
         return self.dir / f"{key}.mp4"
@@ -148,25 +155,28 @@ class SceneCache:
         return CacheInfo(self.root, segs, sum(b for _, b, _ in entries))
 
     def prune(self, max_bytes: int | None = None, older_than: float | None = None) -> tuple[int, int]:
-        """Remove scene entries unused for `older_than` seconds, then the least recently used ones
-        until the cache is at most `max_bytes`. Returns (entries removed, bytes freed)."""
+        """Remove entries (scenes, stored identities) unused for `older_than` seconds, then the least
+        recently used ones until the cache is at most `max_bytes`. Returns (scenes removed, bytes freed)."""
         entries = self._entries()
-        scenes: dict[str, list] = {}
+        groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity
+        kinds = {self.dir: (".mp4", ".json"), self.root / "identities": (".npz", ".lock")}
         for p, b, t in entries:
-            if p.parent == self.dir and p.suffix in (".mp4", ".json") and not p.name.startswith("."):
-                scenes.setdefault(p.stem, []).append((p, b, t))
+            if p.suffix in kinds.get(p.parent, ()) and not p.name.startswith("."):
+                groups.setdefault((p.parent, p.stem), []).append((p, b, t))
         total = sum(b for _, b, _ in entries)
-        order = sorted(scenes.items(), key=lambda kv: max(t for _, _, t in kv[1]))   # oldest use first
+        order = sorted(groups.items(), key=lambda kv: max(t for _, _, t in kv[1]))   # oldest use first
         now, removed, freed = time.time(), 0, 0
-        for key, files in order:
+        for (folder, key), files in order:
             used = max(t for _, _, t in files)
             too_old = older_than is not None and now - used > older_than
             too_big = max_bytes is not None and total > max_bytes
             if not (too_old or too_big):
                 continue
             size = sum(b for _, b, _ in files)
-            self.discard(key)
-            removed, freed, total = removed + 1, freed + size, total - size
+            for f, _, _ in files:
+                f.unlink(missing_ok=True)
+            removed += folder == self.dir
+            freed, total = freed + size, total - size
         return removed, freed
 
     def clear(self) -> tuple[int, int]:

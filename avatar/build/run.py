@@ -124,7 +124,7 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
     cache = SceneCache(cache_root)
     _busy.append(plan.key)
     try:
-        return cache.put(plan, lambda tmp: execute(plan, tmp)).to_dict()
+        return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities)).to_dict()
     except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
         os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
     finally:
@@ -243,7 +243,8 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                 def frames(n: int, p=p) -> None:
                     report(on_progress, "frames", n, None, p.name)
                 done[key] = cache.put(p, lambda tmp, p=p, cb=frames, i=i:
-                                      execute(p, tmp, progress=cb, narration=lambda: ahead.take(i)))
+                                      execute(p, tmp, progress=cb, narration=lambda: ahead.take(i),
+                                              identities=cache.identities))
                 report(on_progress, "scenes", len(done), total, cached)
     return [done[p.key] for p in plans], len(todo)
 

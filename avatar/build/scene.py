@@ -1,6 +1,6 @@
 """Execute one ScenePlan: plan in, segment out (a pure step; nothing but the plan is read).
 
-    info = execute(plan, segment_path)       # writes the H.264/AAC segment, returns its facts
+    info = execute(plan, segment_path)       # writes the H.264/FLAC segment, returns its facts
 
 The steps, in order:
  1. narration    the scene's Speech (voice from the plan: preset and lexicon already applied)
@@ -10,7 +10,7 @@ The steps, in order:
  5. face frames  the renderer animates the photo (a generator: frames are streamed)
  6. compose      slide, presenter, captions, badge -> video frames
  7. transition   crossfade from the previous scene's closing frame (rebuilt from the plan)
- 8. encode       H.264/AAC segment, written atomically
+ 8. encode       H.264/FLAC segment (lossless audio: the assembly encodes the AAC), written atomically
 """
 from __future__ import annotations
 
@@ -57,13 +57,14 @@ def scene_narration(deck, scene) -> Speech:
     return speech
 
 
-def identity_for(spec):
-    """The presenter of a scene (None when its layout shows no presenter)."""
+def identity_for(spec, store=None):
+    """The presenter of a scene (None when its layout shows no presenter); store: an
+    avatar.face.store.IdentityStore (the photo measured once for all workers and runs)."""
     from avatar.face import load_identity
 
     if spec.layout == "none":
         return None
-    return load_identity(spec.photo, face_index=spec.face_index, detector=spec.detector)
+    return load_identity(spec.photo, face_index=spec.face_index, detector=spec.detector, store=store)
 
 
 def plan_narration(plan: ScenePlan) -> Speech:
@@ -73,18 +74,19 @@ def plan_narration(plan: ScenePlan) -> Speech:
 
 
 def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None,
-            narration: Callable[[], Speech] | None = None) -> SceneInfo:
+            narration: Callable[[], Speech] | None = None, identities=None) -> SceneInfo:
     """Render one scene to `segment` (atomic). AvatarErrors name the scene.
 
     narration: gives this plan's plan_narration(plan) made elsewhere (e.g. synthesised ahead
-    in a helper thread while the previous scene rendered); None: synthesised here."""
+    in a helper thread while the previous scene rendered); None: synthesised here.
+    identities: an avatar.face.store.IdentityStore (the same output with or without)."""
     try:
-        return _execute(plan, Path(segment), progress, narration)
+        return _execute(plan, Path(segment), progress, narration, identities)
     except AvatarError as e:
         raise AvatarError(f"{plan.name}: {e}") from None
 
 
-def _execute(plan: ScenePlan, segment: Path, progress, narration) -> SceneInfo:
+def _execute(plan: ScenePlan, segment: Path, progress, narration, identities) -> SceneInfo:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
     from avatar.motion import make_motion
@@ -102,7 +104,7 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration) -> SceneInfo:
     text = plain_text(scene.narration)
     cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
     # 3. presenter
-    identity = identity_for(av)
+    identity = identity_for(av, identities)
     composer = SceneComposer(deck, scene, identity, theme=theme_from_json(plan.theme), name=plan.name)
     crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full the whole photo
     face_frames = None
@@ -116,22 +118,22 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration) -> SceneInfo:
     keyframes: tuple[int, ...] = ()
     if plan.previous is not None:
         fade = int(round(deck.transition_duration * fps))
-        frames = crossfade(closing_frame(plan.previous), frames, fade)
+        frames = crossfade(closing_frame(plan.previous, identities), frames, fade)
         keyframes = (fade,)   # a clean picture once the fade is over
     # 8. encode
     write_mp4(segment, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
-              metadata=metadata(), progress=progress, keyframes=keyframes)
+              metadata=metadata(), progress=progress, keyframes=keyframes, audio_codec="flac")
     return SceneInfo(n / fps, n, speech.sample_rate, text, [(w.text, w.start, w.end) for w in speech.words])
 
 
-def closing_frame(look: dict) -> np.ndarray:
+def closing_frame(look: dict, identities=None) -> np.ndarray:
     """A scene's closing picture (all bullets shown, presenter at rest), from its plan's inputs alone."""
     from avatar.compose import SceneComposer
     from avatar.script.models import Presentation
 
     deck = Presentation.model_validate(look["deck"])
     scene = deck.scenes[0]
-    composer = SceneComposer(deck, scene, identity_for(deck.avatar), theme=theme_from_json(look["theme"]))
+    composer = SceneComposer(deck, scene, identity_for(deck.avatar, identities), theme=theme_from_json(look["theme"]))
     bullets = len(scene.slide.reveal_items) if scene.slide else 0
     shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
     return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))

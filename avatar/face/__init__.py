@@ -228,17 +228,26 @@ def _too_small(path: Path, width: float, eye: float | None = None) -> AvatarErro
                        "use a closer photo", path=path)
 
 
-def load_identity(path: str | Path, face_index: int = 0, detector: str = "mediapipe") -> Identity:
-    """Prepare the presenter from one photo (JPEG/PNG/WebP). face_index 0 = the largest face."""
+def load_identity(path: str | Path, face_index: int = 0, detector: str = "mediapipe", store=None) -> Identity:
+    """Prepare the presenter from one photo (JPEG/PNG/WebP). face_index 0 = the largest face.
+    store: an avatar.face.store.IdentityStore that keeps what MediaPipe measured on disk, for
+    other processes and later runs (the same Identity either way)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError:
         raise AvatarError("photo not found or unreadable", path=path,
                           hint="check the avatar photo path") from None
-    box = _cache_slot(hashlib.sha1(data).hexdigest(), face_index, detector)
+    digest = hashlib.sha1(data).hexdigest()
+    box = _cache_slot(digest, face_index, detector)
     if not box:
-        box.append(_build(path, data, face_index, detector))
+        image = read_photo(path, data)   # the bytes that were hashed: the cache key matches the content
+        if store is None:
+            measured = _measure(path, image, face_index, detector)
+        else:
+            measured = store.get_or_build(store.key(digest, face_index, detector),
+                                          lambda: _measure(path, image, face_index, detector))
+        box.append(_assemble(path, image, face_index, measured))
     ident = box[0]
     return ident if ident.source == str(path) else dataclasses.replace(ident, source=str(path))
 
@@ -249,8 +258,20 @@ def _cache_slot(digest: str, face_index: int, detector: str) -> list[Identity]:
     return []
 
 
-def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
-    image = read_photo(path, data)   # the bytes that were hashed: the cache key matches the content
+def _assemble(path: Path, image: np.ndarray, face_index: int, measured: dict[str, np.ndarray]) -> Identity:
+    """The Identity from the decoded photo and what _measure found in it (stored or fresh)."""
+    h, w = image.shape[:2]
+    lm, faces = measured["landmarks"], int(measured["faces"])
+    if faces > 1:
+        msg = f"{path}: {faces} faces found; using face {face_index} (0 = largest; set avatar.face_index to choose)"
+        warnings.warn(msg, stacklevel=3)
+    return Identity(image=image, landmarks=lm, face_box=face_box(lm, w, h),
+                    face_mask=face_mask(lm, (h, w)), person_mask=measured["person_mask"], source=str(path))
+
+
+def _measure(path: Path, image: np.ndarray, face_index: int, detector: str) -> dict[str, np.ndarray]:
+    """What MediaPipe (or face-alignment) finds in the photo: the chosen face's landmarks, the
+    person mask and the number of faces; AvatarError (naming `path`) when it cannot be animated."""
     h, w = image.shape[:2]
     small: list = []
     if detector == "mediapipe":
@@ -270,9 +291,6 @@ def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
     if face_index < 0 or face_index >= len(faces):
         raise AvatarError(f"face_index {face_index} is out of range: the photo has {len(faces)} face(s)",
                           path=path, field="face_index", hint=f"use 0..{len(faces) - 1}")
-    if len(faces) > 1:
-        msg = f"{path}: {len(faces)} faces found; using face {face_index} (0 = largest; set avatar.face_index to choose)"
-        warnings.warn(msg, stacklevel=3)
     lm = faces[face_index].astype(np.float32)
     yaw = estimate_yaw(lm)
     if abs(yaw) > MAX_YAW:
@@ -281,8 +299,7 @@ def _build(path: Path, data: bytes, face_index: int, detector: str) -> Identity:
     eye = float(np.linalg.norm(lm[33] - lm[263]))   # 3D: a turned face is not a small one
     if eye < MIN_EYE_DISTANCE:
         raise _too_small(path, eye * FACE_PER_EYE, eye)
-    return Identity(image=image, landmarks=lm, face_box=face_box(lm, w, h),
-                    face_mask=face_mask(lm, (h, w)), person_mask=person_mask(image), source=str(path))
+    return {"landmarks": lm, "person_mask": person_mask(image), "faces": np.array(len(faces))}
 
 
 __all__ = ["load_identity", "read_photo", "detect_faces", "estimate_yaw", "face_box", "face_mask",

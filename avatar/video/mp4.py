@@ -1,9 +1,10 @@
 """MP4 writing, joining and probing with PyAV (no ffmpeg command line).
 
-write_mp4  streams RGB frames + a narration track into an H.264/AAC MP4
+write_mp4  streams RGB frames + a narration track into an H.264/AAC MP4 (scene
+           segments: H.264/FLAC, so the one lossy audio encoding is the final one)
 concat_mp4 joins scene segments: video packets are copied (no re-encode),
            the audio track is decoded, cut to each segment's video length and
-           encoded once more as one continuous AAC stream (see concat_mp4)
+           encoded as one continuous AAC stream (see concat_mp4)
 probe      what a file holds (for tests and checks)
 read_frames / read_audio  decoders (for tests, and the concat fallback)
 
@@ -24,8 +25,8 @@ import numpy as np
 from avatar.errors import AvatarError
 from avatar.files import atomic_path
 
-AUDIO_RATE = 48000          # AAC output rate: one rate for every segment keeps them joinable
-AUDIO_CHUNK = 1024          # AAC frame size
+AUDIO_RATE = 48000          # audio output rate: one rate for every segment keeps them joinable
+AUDIO_CHUNK = 1024          # AAC frame size (the blocks every audio track is fed in)
 AHEAD = 2                   # frames made ahead in a helper thread while x264 encodes (write_mp4)
 _STANDARD_TAGS = {"title", "comment", "description", "artist", "author", "album", "genre",
                   "copyright", "date", "year", "synopsis", "encoder", "composer", "show",
@@ -144,17 +145,20 @@ class _AudioStream:
 
 
 class _AudioTrack:
-    """An AAC stream fed with (c, n) float32 blocks at AUDIO_RATE; encodes whole 1024-sample frames."""
+    """An audio stream fed with (c, n) float32 blocks at AUDIO_RATE; encodes whole 1024-sample frames.
+    codec: "aac", or "flac" (lossless 16-bit: scene segments, whose audio is encoded again when
+    they are joined; FLAC costs a fraction of AAC's encoding time)."""
 
-    def __init__(self, container, channels: int, bit_rate: int | None = None):
+    def __init__(self, container, channels: int, bit_rate: int | None = None, codec: str = "aac"):
         import av
 
         self.av = av
         self.channels = channels
         self.layout = "mono" if channels == 1 else "stereo"
-        self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout=self.layout)
-        # 128k mono: at 96k the encoder adds up to 2 dB to the true peak of loudness-normalised speech
-        self.stream.bit_rate = bit_rate or (128_000 if channels == 1 else 160_000)
+        self.stream = container.add_stream(codec, rate=AUDIO_RATE, layout=self.layout)
+        if codec == "aac":
+            # 128k mono: at 96k the encoder adds up to 2 dB to the true peak of loudness-normalised speech
+            self.stream.bit_rate = bit_rate or (128_000 if channels == 1 else 160_000)
         self.container = container
         self.pending = np.zeros((channels, 0), np.float32)
         self.pts = 0      # samples sent to the encoder
@@ -300,8 +304,9 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
               sample_rate: int | None = None, metadata: dict | None = None,
               progress: Callable[[int], None] | None = None, crf: int = 23, preset: str = "veryfast",
               threads: int = 0, keyframes: Collection[int] = (), ahead: int = AHEAD,
-              chapters: list[dict] | None = None) -> Path:
-    """Encode RGB uint8 frames (H, W, 3) (or PatchedFrames) and optional audio into an H.264/AAC MP4.
+              chapters: list[dict] | None = None, audio_codec: str = "aac") -> Path:
+    """Encode RGB uint8 frames (H, W, 3) (or PatchedFrames) and optional audio into an H.264/AAC MP4
+    (audio_codec "flac": lossless audio, for segments that concat_mp4 joins).
 
     Frames are consumed one at a time (constant memory). Odd frame sizes are cropped
     by one pixel to even sizes (yuv420p needs them). Audio is mono (n,) or stereo (n, 2),
@@ -348,7 +353,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
                         raise ValueError(f"write_mp4: frame too small {frame.shape}")
                     vs = add_video_stream(out, w, h, rate, crf=crf, preset=preset, threads=threads)
                     if audio is not None:
-                        track = _AudioTrack(out, track_audio.channels)
+                        track = _AudioTrack(out, track_audio.channels, codec=audio_codec)
                 if frame.shape[0] != h or frame.shape[1] != w:   # never a PatchedFrame
                     if frame.shape[0] < h or frame.shape[1] < w or frame.shape[0] > h + 1 or frame.shape[1] > w + 1:
                         raise ValueError(f"write_mp4: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
