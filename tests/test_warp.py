@@ -283,3 +283,42 @@ def test_tongue_channel_reaches_the_rendered_frames(ident):
     lm = next(WarpRenderer().frames_with_landmarks(ident, m))[1]
     rows, cols = np.nonzero(diff)
     assert lm[13, 1] - 3 <= rows.min() and rows.max() <= lm[14, 1] + 3   # between the inner lips
+
+
+# triangles of a few samples (tested in bulk: exact edges) and large ones (OpenCV's fill, which
+# covers the pixels an edge passes through too: a wider margin)
+@pytest.mark.parametrize("cell, margin, share", [(1.3, 0.02, 0.5), (4.0, 1.0, 0.03), (9.0, 1.0, 0.25)])
+def test_raster_gives_each_sample_a_triangle_that_holds_it(cell, margin, share):
+    from avatar.renderers.warp import _raster
+
+    rng = np.random.default_rng(int(cell * 10))
+    n = int(40 / cell) + 2
+    gx, gy = np.meshgrid(np.arange(n) * cell, np.arange(n) * cell)
+    pts = np.stack([gx, gy], -1) + rng.uniform(-0.3, 0.3, (n, n, 2)) * cell
+    tris = []
+    for i in range(n - 1):
+        for j in range(n - 1):
+            a, b, c, d = pts[i, j], pts[i, j + 1], pts[i + 1, j], pts[i + 1, j + 1]
+            tris += [(a, b, d), (a, d, c)]
+    tris = np.array(tris, np.float32)
+    keep = rng.random(len(tris)) > 0.1                       # some collapsed ones are skipped
+    shape, offset = (30, 34), (1.0, 2.0)
+    ids = _raster(tris, shape, offset=offset, step=1, keep=keep)
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    px, py = xs + offset[0], ys + offset[1]
+
+    def inside(t, margin):
+        s = []
+        for p0, p1 in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0])):
+            e = p1 - p0
+            s.append((e[0] * (py - p0[1]) - e[1] * (px - p0[0])) / np.hypot(*e))
+        s = np.stack(s) * np.sign(s[0] + s[1] + s[2] + 1e-12)
+        return (s > margin).all(0)
+
+    assert (ids >= 0).all()                                   # skipped triangles' samples get a neighbour's
+    checked = 0
+    for k in np.nonzero(keep)[0]:
+        clear = inside(tris[k], margin)                       # well inside: no neighbour may claim it
+        assert (ids[clear] == k).all(), k
+        checked += clear.sum()
+    assert checked > share * ids.size

@@ -216,6 +216,13 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             raise
 
 
+def _estimated_seconds(plan: ScenePlan) -> float:
+    """The scene's length from its words and pauses (avatar.script.summary), without speech."""
+    from avatar.script.summary import summarize
+
+    return summarize(plan.presentation())["duration"]
+
+
 def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, use_cache: bool = True,
         on_progress: ProgressCallback | None = None) -> tuple[list[SceneInfo], int]:
     """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered)."""
@@ -227,7 +234,9 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     workers = default_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
     if todo and workers > 1:
         with worker_pool(workers) as ex:
-            futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in todo.items()}
+            # longest first: the last scene to start is a short one, so the workers finish together
+            order = sorted(todo.items(), key=lambda kp: -_estimated_seconds(kp[1]))
+            futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in order}
             try:
                 for f in as_completed(futs):
                     done[futs[f]] = SceneInfo.from_dict(f.result())
