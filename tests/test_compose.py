@@ -489,3 +489,30 @@ def test_crossfade_takes_patched_frames():
     out = list(crossfade(np.zeros((4, 6, 3), np.uint8), iter(frames), 2))
     assert isinstance(out[0], np.ndarray) and out[0][3, 0, 0] == pytest.approx(67, abs=1)
     assert out[2] is frames[2]                                              # past the fade: passed through
+
+
+@pytest.mark.parametrize("shape", ["circle", "rounded"])
+def test_rim_blend_equals_blending_the_whole_box(shape):
+    """A circle / rounded box is copied where opaque and mixed only along its rim: the same pixels
+    (to rounding) as OpenCV's blend of the whole box, and the box outside the shape untouched."""
+    from avatar.compose.composer import _Blend, _shape_alpha
+
+    rng = np.random.default_rng(1)
+    bw, bh = 120, 96
+    alpha = _shape_alpha(shape, (bw, bh))
+    rect = (4, 2, bw - 6, bh)
+    scaled = rng.integers(0, 256, (rect[3] - rect[1], rect[2] - rect[0], 3), dtype=np.uint8)
+    region = rng.integers(0, 256, (bh, bw, 3), dtype=np.uint8)
+    rim = _Blend.of(alpha, rect)
+    whole = _Blend(alpha, rect)
+    assert rim.opaque is not None and whole.opaque is None
+    a, b = region.copy(), region.copy()
+    rim(a, scaled)
+    whole(b, scaled)
+    assert np.abs(a.astype(int) - b).max() <= 1
+    outside = alpha <= 0
+    assert outside.any() and (a[outside] == region[outside]).all()
+    x0, y0, x1, y1 = rect
+    inner = np.zeros_like(outside)
+    inner[y0:y1, x0:x1] = alpha[y0:y1, x0:x1] >= 1
+    assert (a[inner] == scaled[inner[y0:y1, x0:x1]]).all()

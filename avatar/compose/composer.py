@@ -244,14 +244,14 @@ class SceneComposer:
             alpha[dy0:dy1, dx0:dx1] = 1.0
             k = max(3, (min(bw, bh) // 20) | 1)
             alpha = cv2.GaussianBlur(alpha, (k, k), 0) * (alpha > 0)
-        inv = None if alpha is None else np.ascontiguousarray(1.0 - alpha)
-        return (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), alpha, inv
+        blend = None if alpha is None else _Blend.of(alpha, (dx0, dy0, dx1, dy1))
+        return (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), blend
 
     def _paste(self, out: np.ndarray, face: np.ndarray, place, origin: tuple[int, int] = (0, 0)) -> None:
         """Paste the face into the avatar box of `out`, a frame or the part of one starting at `origin`."""
         import cv2
 
-        (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), alpha, inv = place
+        (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1), blend = place
         x0, y0, x1, y1 = self.layout.avatar_box
         ox, oy = origin
         region = out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
@@ -259,12 +259,10 @@ class SceneComposer:
         dw, dh = dx1 - dx0, dy1 - dy0
         interp = cv2.INTER_AREA if dw < src.shape[1] else cv2.INTER_LINEAR
         scaled = cv2.resize(src, (dw, dh), interpolation=interp)
-        if alpha is None:
+        if blend is None:
             region[dy0:dy1, dx0:dx1] = scaled
-            return
-        placed = region.copy()
-        placed[dy0:dy1, dx0:dx1] = scaled
-        region[:] = cv2.blendLinear(placed, region, alpha, inv)
+        else:
+            blend(region, scaled)
 
     # ---------------------------------------------------------------- frames
     def frames(self, face_frames: Iterable[np.ndarray] | None, speech, cues=(), n_frames: int | None = None, *,
@@ -377,6 +375,46 @@ class SceneComposer:
             for x, y, rgb, a in overlays:   # the parts of the caption and badge over the presenter
                 blend_patch(patch, x - rx0, y - ry0, rgb, a)
             yield PatchedFrame(still, (rx0, ry0), patch)
+
+
+class _Blend:
+    """The presenter's alpha over its box, applied to each frame. Where the mask is mostly 0 or 1
+    (a circle or rounded box: only its rim is partly transparent), the opaque part is copied and
+    only the rim's pixels are mixed, a third of blending the whole box; a soft mask (the person
+    cut out of the photo's background) is blended whole with OpenCV."""
+
+    SPARSE = 0.1   # at most this share of the pasted rectangle partly transparent: copy + mix the rim
+
+    def __init__(self, alpha, rect, opaque=None, rim=None):
+        self.alpha, self.rect, self.opaque, self.rim = alpha, rect, opaque, rim
+        self.inv = None if opaque is not None else np.ascontiguousarray(1.0 - alpha)
+
+    @classmethod
+    def of(cls, alpha: np.ndarray, rect: tuple[int, int, int, int]) -> "_Blend":
+        dx0, dy0, dx1, dy1 = rect
+        a = alpha[dy0:dy1, dx0:dx1]
+        part = (a > 0) & (a < 1)
+        if part.sum() > cls.SPARSE * part.size:
+            return cls(alpha, rect)
+        ys, xs = np.nonzero(part)
+        opaque = np.repeat((a >= 1)[..., None], 3, axis=2)
+        return cls(alpha, rect, opaque, (ys, xs, a[ys, xs][:, None]))
+
+    def __call__(self, region: np.ndarray, scaled: np.ndarray) -> None:
+        """Mix `scaled` (the pasted rectangle's pixels) into `region` (the whole box) in place."""
+        import cv2
+
+        dx0, dy0, dx1, dy1 = self.rect
+        if self.opaque is None:
+            placed = region.copy()
+            placed[dy0:dy1, dx0:dx1] = scaled
+            region[:] = cv2.blendLinear(placed, region, self.alpha, self.inv)
+            return
+        sub = region[dy0:dy1, dx0:dx1]
+        ys, xs, w = self.rim
+        mixed = scaled[ys, xs] * w + sub[ys, xs] * (1.0 - w)
+        np.copyto(sub, scaled, where=self.opaque)
+        sub[ys, xs] = (mixed + 0.5).astype(np.uint8)
 
 
 def _shape_alpha(shape: str, size: tuple[int, int]) -> np.ndarray:
