@@ -345,7 +345,22 @@ def _stop(signum: int) -> None:
     name = signal.Signals(signum).name
     print("interrupted" + (f" ({name})" if signum != signal.SIGINT else "") + ": no new output was written",
           file=sys.stderr)
+    _exit_now_if_helpers_run(128 + signum)
     sys.exit(128 + signum)
+
+
+def _exit_now_if_helpers_run(code: int) -> None:
+    """End at once when a daemon helper is still working (a narration synthesised ahead, in
+    onnxruntime's native code): finalising the interpreter under it aborted the process
+    ("terminate called without an active exception", or a segfault) instead of exiting with
+    `code`. Everything to clean up is done by now: temporary files are removed, the line printed."""
+    import os
+    import threading
+
+    if any(t.daemon and t.is_alive() and t.name == "avatar-narration" for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -330,11 +330,27 @@ def test_sigterm_during_render_leaves_nothing(tmp_path, jobs):
     deck.write_text(LONG_DECK)
     out, cache = tmp_path / "out" / "t.mp4", tmp_path / "cache"
     proc = _spawn(["render", deck, "-o", out, "--cache-dir", cache, "--jobs", jobs], tmp_path)
-    _wait_for(lambda: len(_temps(cache)) >= jobs, proc)    # every worker is writing a segment
+    _wait_for(lambda: len(_temps(cache / "scenes")) >= jobs, proc)    # every worker is writing a segment
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 143 and err.count("interrupted (SIGTERM)") == 1 and "Traceback" not in err, err
     assert _descendants_gone(proc.pid), "worker processes outlived the render"
+    assert not out.exists() and not _temps(cache, out.parent)
+
+
+def test_sigterm_while_the_next_narration_is_synthesised_exits_cleanly(tmp_path):
+    """Serial renders synthesise the next scene's narration in a helper thread: a signal that lands
+    while it runs ends the run with 143 and the usual line (finalising the interpreter under it
+    aborted the process: 'terminate called without an active exception', exit -6, or a segfault)."""
+    deck = tmp_path / "long.yaml"
+    deck.write_text(LONG_DECK)
+    out, cache = tmp_path / "out" / "t.mp4", tmp_path / "cache"
+    proc = _spawn(["render", deck, "-o", out, "--cache-dir", cache, "--jobs", 1], tmp_path)
+    # a scene finished and the next one being written: the narration after it is being synthesised
+    _wait_for(lambda: bool(list((cache / "scenes").glob("*.json"))) and bool(_temps(cache / "scenes")), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 143 and err.strip() == "interrupted (SIGTERM): no new output was written", err
     assert not out.exists() and not _temps(cache, out.parent)
 
 

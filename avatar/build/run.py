@@ -185,13 +185,21 @@ def _init_worker(parent: int, parent_start: int | None) -> None:
 
 def _stop_workers(ex: ProcessPoolExecutor) -> None:
     """SIGTERM to every worker (each removes its temporary files and exits), then wait for them.
-    Python 3.11's pool has no public way to stop running tasks, hence the private `_processes`."""
-    procs = list((getattr(ex, "_processes", None) or {}).values())
+    Python 3.11's pool has no public way to stop running tasks, hence the private `_processes`;
+    multiprocessing's own list adds a worker being started right now (a signal landing inside
+    submit(), between its start and its registration in the pool: left running, it failed with a
+    traceback once this process had gone)."""
+    import multiprocessing
+
+    procs = set((getattr(ex, "_processes", None) or {}).values()) | set(multiprocessing.active_children())
     for p in procs:
         if p.is_alive():
             p.terminate()
     for p in procs:
-        p.join(timeout=30)
+        p.join(timeout=10)
+        if p.is_alive():   # not ended by SIGTERM (still starting up, or stuck in native code)
+            p.kill()
+            p.join(timeout=5)
 
 
 @contextlib.contextmanager
