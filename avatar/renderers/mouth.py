@@ -38,16 +38,28 @@ class MouthStyle:
     lip: np.ndarray | None = None       # (3,) float RGB: the photo's median lip colour
     bank: object | None = None          # avatar.face.appearance.MouthBank: real interiors by shape
     bank_gain: np.ndarray | None = None  # (3,) colour match of the bank's interiors to the photo
+    blur: float = 0.0                   # the photo's own blur around the mouth (Gaussian sigma, px)
 
 
 TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its own interior is reused
 # visible widths of the upper teeth from the midline out (central, lateral, canine, premolars...),
 # in eye distances along the arch
 TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
+# each tooth's width over TOOTH_WIDTHS and its darkening, right then left of the midline
+# (a fixed, slightly uneven set: no two neighbours alike, never a regular row of bars)
+TOOTH_JITTER = (np.array([0.04, -0.06, 0.08, -0.03, 0.05, -0.04, 0.0]),
+                np.array([-0.03, 0.07, -0.05, 0.06, -0.02, 0.04, 0.0]))
+TOOTH_TONE = ((0.0, 0.05, 0.02, 0.07, 0.04, 0.08, 0.1), (0.02, 0.0, 0.06, 0.03, 0.08, 0.05, 0.1))
 UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
 LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in eye distances
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
-TIP_DROP = 0.03          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
+TIP_DROP = 0.0075          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
+CAVITY = (0.4, 0.25, 0.25)   # the back of the mouth over the photo's lip colour
+TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile)
+REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
+SOBEL_BLUR = 1.08        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
+EDGE_PCT = 90.0          # photo_blur reads the edges above this percentile of the gradient
+PAINT_BLUR = 0.5         # px: the painted interior's own softness (antialiased edges) before matching the photo
 
 
 def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
@@ -56,6 +68,29 @@ def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     return m > 127
+
+
+def photo_blur(gray: np.ndarray) -> float:
+    """Gaussian sigma (px) of the blur of `gray` (float, a region with edges, e.g. the lips),
+    from its strongest edges: a step edge blurred by s0 has its steepest gradient ~ 1/s0, and
+    blurred again by REBLUR ~ 1/sqrt(s0^2 + REBLUR^2); the ratio of the two gives s0."""
+    import cv2
+
+    if gray.shape[0] < 8 or gray.shape[1] < 8:
+        return 0.0
+    g = gray.astype(np.float32)
+
+    def grad(x):
+        gx, gy = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
+        return np.hypot(gx, gy)[2:-2, 2:-2]
+
+    g0 = grad(g)
+    g1 = grad(cv2.GaussianBlur(g, (0, 0), REBLUR))
+    edges = g0 >= np.percentile(g0, EDGE_PCT)
+    if not edges.any() or g0[edges].mean() < 1e-3:
+        return 0.0
+    rho = float(np.clip(g1[edges].mean() / g0[edges].mean(), 0.0, 0.98))
+    return float(np.sqrt(max(REBLUR ** 2 * rho ** 2 / (1 - rho ** 2) - SOBEL_BLUR ** 2, 0.0)))
 
 
 def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthStyle:
@@ -81,7 +116,12 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     face_m = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(face_m, hull, 1)
     lum = image[face_m > 0].mean(1) if face_m.any() else skin.mean(keepdims=True)
-    teeth = float(np.clip(1.05 * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
+    teeth = float(np.clip(TEETH_GAIN * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
+    # the photo's sharpness around the lips: the painted parts are blurred to match it
+    lo_, hi_ = outer.min(0) - 0.15 * eye, outer.max(0) + 0.15 * eye
+    bx0, by0 = np.maximum(np.floor(lo_).astype(int), 0)
+    bx1, by1 = np.minimum(np.ceil(hi_).astype(int), (w, h))
+    blur = photo_blur(image[by0:by1, bx0:bx1].astype(np.float32).mean(2)) if bx1 > bx0 and by1 > by0 else 0.0
     photo = pu = pl = None
     if rest_open > TEETH_SHOWN:          # the photo shows its teeth: keep its interior
         in_m = _poly_mask((h, w), inner)
@@ -94,11 +134,11 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
             x1, y1 = np.minimum(np.ceil(inner.max(0)).astype(int) + 3, (w, h))
             photo = np.ascontiguousarray(image[y0:y1, x0:x1])
             pu, pl = lm[list(INNER_UPPER), :2] - (x0, y0), lm[list(INNER_LOWER), :2] - (x0, y0)
-    cavity = lip * np.array([0.22, 0.12, 0.12]) + 6.0
+    cavity = lip * np.array(CAVITY) + 6.0
     tongue = lip * np.array([0.80, 0.55, 0.55]) * light
     gum = lip * np.array([0.95, 0.62, 0.62])
     return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain, np.clip(gum, 0, 255),
-                      photo, pu, pl, lip)
+                      photo, pu, pl, lip, blur=blur)
 
 
 def _lip_seam(frame: np.ndarray, line: np.ndarray, style: MouthStyle, strength: float) -> None:
@@ -126,14 +166,21 @@ def _chain(u: np.ndarray, pts: np.ndarray, mid: np.ndarray, ax: np.ndarray, ay: 
 
 def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(shade across each tooth, distance to the nearest gap in px) at arch position s (px from
-    the midline, where the two central incisors meet)."""
-    edges = np.concatenate([[0.0], np.cumsum(TOOTH_WIDTHS)]) * e * scale
+    the midline, where the two central incisors meet). Real rows are not identical bars: each
+    tooth's width and tone differ a little, left from right (a fixed pattern, TOOTH_JITTER and
+    TOOTH_TONE: the same teeth in every frame), and each is rounded, lit in its middle."""
+    left = s < 0
     a = np.abs(s)
-    k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
-    lo, hi = edges[k], edges[k + 1]
-    frac = np.clip((a - lo) / (hi - lo), 0, 1)
-    shade = 1.0 - 0.12 * (2 * frac - 1) ** 2            # each tooth rounded: lit in its middle
-    dist = np.minimum(a - lo, hi - a)
+    shade = np.ones_like(a)
+    dist = np.zeros_like(a)
+    for side in (0, 1):
+        edges = np.concatenate([[0.0], np.cumsum(np.array(TOOTH_WIDTHS) * (1 + TOOTH_JITTER[side]))]) * e * scale
+        k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
+        lo, hi = edges[k], edges[k + 1]
+        frac = np.clip((a - lo) / (hi - lo), 0, 1)
+        sel = left if side else ~left
+        shade = np.where(sel, (1.0 - 0.12 * (2 * frac - 1) ** 2) * (1 - np.asarray(TOOTH_TONE[side])[k]), shade)
+        dist = np.where(sel, np.minimum(a - lo, hi - a), dist)
     return shade, dist
 
 
@@ -337,7 +384,8 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     m = int(np.ceil(2 * LIP_BAND * e)) + 3
     rx0, ry0, rx1, ry1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)
     img = _lip_band(img, (frame[ry0:ry1, rx0:rx1], (rx0, ry0)), u, v, top, bot, mid, ax, ay, style)
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e))
+    soft = np.sqrt(max(style.blur ** 2 - PAINT_BLUR ** 2, 0.0))     # as soft as the photo
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e, soft))
     if style.grain > 0.3:        # the photo's grain, as a fixed per-pixel pattern (no flicker)
         h_ = (xs.astype(np.int64) * 73856093) ^ (ys.astype(np.int64) * 19349663)
         noise = (h_ % 2003).astype(np.float32) / 2003.0 - 0.5
