@@ -55,6 +55,10 @@ LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in ey
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
 TIP_DROP = 0.0075          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
 CAVITY = (0.4, 0.25, 0.25)   # the back of the mouth over the photo's lip colour
+TONGUE_H = (0.45, 0.09)    # tongue mound: share of the opening, at most this many eye distances
+LOW_H = (0.3, 0.06)       # lower teeth shown: share of the opening, at most this many eye distances
+LOW_RAMP = (0.06, 0.08)   # lower teeth appear from this opening (eye distances), fully shown this much wider
+LOW_TONE = 0.72           # lower teeth: in the upper ones' shadow
 TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile)
 REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
 SOBEL_BLUR = 1.08        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
@@ -193,7 +197,7 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     side = np.clip(np.abs(u) / half, 0, 1)                 # 0 centre, 1 corner
     img = style.cavity * (1.15 - 0.5 * depth[..., None])   # back of the mouth, darker low
     # tongue: a low mound at the back
-    t_h = np.minimum(0.3 * gap, 0.06 * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
+    t_h = np.minimum(TONGUE_H[0] * gap, TONGUE_H[1] * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
     tongue_top = bot - t_h
     t_a = np.clip((v - tongue_top) / 1.5 + 0.5, 0, 1)[..., None] * 0.9
     t_tone = 0.78 - 0.3 * np.clip((v - tongue_top) / np.maximum(t_h, 1.0), 0, 1)   # lit on top
@@ -220,12 +224,12 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     img = img * (1 - gum_a[..., None]) + (gum * (0.8 * occl * lip_shadow)[..., None]) * gum_a[..., None]
     # lower teeth: rise from the lower lip with the jaw, shown when the mouth is well open
     gap_c = float(np.max(gap))
-    low_h = (np.minimum(0.25 * gap, 0.05 * e) * np.clip((gap_c / e - 0.18) / 0.1, 0, 1)
+    low_h = (np.minimum(LOW_H[0] * gap, LOW_H[1] * e) * np.clip((gap_c / e - LOW_RAMP[0]) / LOW_RAMP[1], 0, 1)
              * np.clip(1 - (u / (0.7 * half)) ** 2, 0, 1))
     lo_a = np.clip((v - (bot - low_h)) / 1.0 + 0.5, 0, 1) * (low_h > 0.5)
     shade_l, dist_l = _tooth_pattern(s, e, 0.68)
     seam_l = 1.0 - 0.2 * np.exp(-(dist_l / gap_w) ** 2)
-    tone_l = 0.72 * shade_l * occl * seam_l
+    tone_l = LOW_TONE * shade_l * occl * seam_l
     img = img * (1 - lo_a[..., None]) + (style.teeth * tone_l[..., None]) * lo_a[..., None]
     # the lower lip's inner edge shades what is right above it; the corners are in shadow
     img = img * (1 - 0.35 * np.clip(1 - (bot - v) / max(0.02 * e, 1.0), 0, 1))[..., None]
