@@ -61,8 +61,8 @@ LOW_RAMP = (0.06, 0.08)   # lower teeth appear from this opening (eye distances)
 LOW_TONE = 0.72           # lower teeth: in the upper ones' shadow
 TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile)
 REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
-SOBEL_BLUR = 1.08        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
-EDGE_PCT = 90.0          # photo_blur reads the edges above this percentile of the gradient
+SOBEL_BLUR = 0.75        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
+EDGE_MAX = 0.5           # photo_blur reads the edge centres steeper than this share of the steepest one
 PAINT_BLUR = 0.5         # px: the painted interior's own softness (antialiased edges) before matching the photo
 
 
@@ -90,7 +90,7 @@ def photo_blur(gray: np.ndarray) -> float:
 
     g0 = grad(g)
     g1 = grad(cv2.GaussianBlur(g, (0, 0), REBLUR))
-    edges = g0 >= np.percentile(g0, EDGE_PCT)
+    edges = (g0 >= cv2.dilate(g0, np.ones((3, 3), np.uint8))) & (g0 >= EDGE_MAX * g0.max())   # edge centres
     if not edges.any() or g0[edges].mean() < 1e-3:
         return 0.0
     rho = float(np.clip(g1[edges].mean() / g0[edges].mean(), 0.0, 0.98))
