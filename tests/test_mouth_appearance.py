@@ -90,7 +90,7 @@ def _lower_teeth_rows(f, top_row, bottom_row):
     return rows[(rows >= top_row) & (rows < bottom_row)]
 
 
-def test_lower_teeth_follow_the_jaw_not_the_skull():
+def test_lower_teeth_follow_the_jaw_not_the_skull(monkeypatch):
     style = _style()
     upper, _ = _lips(40)
     skull = upper + [0, 5.0]
@@ -101,8 +101,11 @@ def test_lower_teeth_follow_the_jaw_not_the_skull():
     assert len(rows["open"]) >= 4                                  # lower teeth show when the mouth is open wide
     assert abs(rows["wider"].mean() - rows["open"].mean() - 8) <= 1.5   # they ride on the lower lip (the jaw)
     assert np.array_equal(rows["head"], rows["open"])              # the skull line does not carry them
-    u, lo = _lips(6)
-    assert len(_lower_teeth_rows(_paint(u, lo, style, skull=u + [0, 5.0]), 103, 106)) == 0   # hidden when barely open
+    u, lo = _lips(6)                                               # barely open: no lower teeth yet
+    barely = _paint(u, lo, style, skull=u + [0, 5.0])
+    monkeypatch.setattr(M, "LOW_H", (0.0, 0.0))
+    assert np.array_equal(barely, _paint(u, lo, style, skull=u + [0, 5.0]))
+    assert len(_lower_teeth_rows(_paint(*_lips(40), style, skull=skull), 120, 140)) == 0   # (what LOW_H=0 switches off)
 
 
 def _interior_steps(style, drops, skull_dy=5.0):

@@ -267,7 +267,7 @@ def test_tongue_is_drawn_inside_the_mouth_only_and_grows_smoothly():
     shown = [int((np.abs(f - base).max(2) > 2).sum()) for f in ramp]
     assert all(b >= a for a, b in zip(shown, shown[1:]))   # it grows steadily with the channel
     steps = [np.abs(b - a).max() for a, b in zip(ramp, ramp[1:])]
-    assert max(steps) <= 40                                # 0.05 of the channel never moves a pixel far
+    assert max(steps) <= 50                                # 0.05 of the channel never moves a pixel far (its front over the lower teeth)
     same = [paint(0.5), paint(0.5)]
     assert np.array_equal(*same)                           # deterministic: no per-frame noise
 
