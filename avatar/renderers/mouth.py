@@ -6,8 +6,10 @@ upper lip moved by the head pose only), so they never move with the jaw; lower t
 rise from the lower lip, which the jaw carries. When the photo shows its teeth, its own
 interior is used: the upper part follows the skull, the lower part the jaw, and what
 opens between them is dark cavity. Otherwise teeth are drawn: one tooth per arch
-position (narrower towards the corners), dark gaps between them, a gum line above,
-lit like the photo's face and shaded by the lips.
+position (narrower towards the corners, each a little uneven in width and tone), soft
+dark gaps between them, a gum line above, lower teeth and the tongue in proportion to the
+opening, lit like the photo's face and shaded by the lips. Everything painted is blurred
+to the photo's own sharpness around the lips (photo_blur).
 """
 from __future__ import annotations
 
@@ -47,19 +49,20 @@ TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its o
 TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
 # each tooth's width over TOOTH_WIDTHS and its darkening, right then left of the midline
 # (a fixed, slightly uneven set: no two neighbours alike, never a regular row of bars)
-TOOTH_JITTER = (np.array([0.04, -0.06, 0.08, -0.03, 0.05, -0.04, 0.0]),
-                np.array([-0.03, 0.07, -0.05, 0.06, -0.02, 0.04, 0.0]))
+TOOTH_JITTER = ((0.04, -0.06, 0.08, -0.03, 0.05, -0.04, 0.0), (-0.03, 0.07, -0.05, 0.06, -0.02, 0.04, 0.0))
 TOOTH_TONE = ((0.0, 0.05, 0.02, 0.07, 0.04, 0.08, 0.1), (0.02, 0.0, 0.06, 0.03, 0.08, 0.05, 0.1))
 UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
 LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in eye distances
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
-TIP_DROP = 0.015           # upper incisor tips below the photo's inner upper lip (shown when the lips part)
-CAVITY = (0.4, 0.25, 0.25)   # the back of the mouth over the photo's lip colour
-TONGUE_H = (0.45, 0.09)    # tongue mound: share of the opening, at most this many eye distances
-LOW_H = (0.3, 0.06)       # lower teeth shown: share of the opening, at most this many eye distances
-LOW_RAMP = (0.06, 0.08)   # lower teeth appear from this opening (eye distances), fully shown this much wider
-LOW_TONE = 0.72           # lower teeth: in the upper ones' shadow
+# TIP_DROP, CAVITY and TEETH_GAIN: chosen by self-reenactment mouth SSIM on train clips outside
+# bench_reenact's six (LivePortrait d10/d11, video-retalking 1, VidTIMIT fadg0, five PC-AVS crops)
+TIP_DROP = 0.015         # upper incisor tips below the photo's inner upper lip (shown when the lips part)
+CAVITY = (0.4, 0.25, 0.25)   # the back of the mouth over the photo's lip colour (lit, not black)
 TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile)
+TONGUE_H = (0.45, 0.09)  # tongue mound at the back: share of the opening, at most this many eye distances
+LOW_H = (0.3, 0.06)      # lower teeth shown: share of the opening, at most this many eye distances
+LOW_RAMP = (0.06, 0.08)  # lower teeth appear from this opening (eye distances), fully shown this much wider
+LOW_TONE = 0.72          # lower teeth: in the upper ones' shadow
 REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
 SOBEL_BLUR = 0.75        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
 EDGE_MAX = 0.5           # photo_blur reads the edge centres steeper than this share of the steepest one
@@ -178,7 +181,7 @@ def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndar
     shade = np.ones_like(a)
     dist = np.zeros_like(a)
     for side in (0, 1):
-        edges = np.concatenate([[0.0], np.cumsum(np.array(TOOTH_WIDTHS) * (1 + TOOTH_JITTER[side]))]) * e * scale
+        edges = np.concatenate([[0.0], np.cumsum(np.array(TOOTH_WIDTHS) * (1 + np.array(TOOTH_JITTER[side])))]) * e * scale
         k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
         lo, hi = edges[k], edges[k + 1]
         frac = np.clip((a - lo) / (hi - lo), 0, 1)
