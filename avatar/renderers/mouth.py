@@ -62,6 +62,10 @@ TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile
 TONGUE_H = (0.45, 0.09)  # tongue mound at the back: share of the opening, at most this many eye distances
 LOW_H = (0.3, 0.06)      # lower teeth shown: share of the opening, at most this many eye distances
 LOW_RAMP = (0.06, 0.08)  # lower teeth appear from this opening (eye distances), fully shown this much wider
+SEAM_DARK = 0.25         # the gaps between upper teeth: darkest at the tips (the embrasures), ...
+SEAM_POW = 3.0           # ... fading towards the gum (no full-height dark bars)
+ROUND = 0.06             # each tooth a little darker at its sides (rounded), mostly flat and bright
+TONGUE_RGB = (1.05, 0.8, 0.8)   # tongue over the photo's lip colour (pinker and lighter than the lips)
 LOW_TONE = 0.72          # lower teeth: in the upper ones' shadow
 REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
 SOBEL_BLUR = 0.75        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
@@ -142,7 +146,7 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
             photo = np.ascontiguousarray(image[y0:y1, x0:x1])
             pu, pl = lm[list(INNER_UPPER), :2] - (x0, y0), lm[list(INNER_LOWER), :2] - (x0, y0)
     cavity = lip * np.array(CAVITY) + 6.0
-    tongue = lip * np.array([0.80, 0.55, 0.55]) * light
+    tongue = lip * np.array(TONGUE_RGB) * light
     gum = lip * np.array([0.95, 0.62, 0.62])
     return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain, np.clip(gum, 0, 255),
                       photo, pu, pl, lip, blur=blur)
@@ -181,12 +185,13 @@ def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndar
     shade = np.ones_like(a)
     dist = np.zeros_like(a)
     for side in (0, 1):
-        edges = np.concatenate([[0.0], np.cumsum(np.array(TOOTH_WIDTHS) * (1 + np.array(TOOTH_JITTER[side])))]) * e * scale
+        widths = np.array(TOOTH_WIDTHS) * (1 + np.array(TOOTH_JITTER[side]))
+        edges = np.concatenate([[0.0], np.cumsum(widths)]) * e * scale
         k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
         lo, hi = edges[k], edges[k + 1]
         frac = np.clip((a - lo) / (hi - lo), 0, 1)
         sel = left if side else ~left
-        shade = np.where(sel, (1.0 - 0.12 * (2 * frac - 1) ** 2) * (1 - np.asarray(TOOTH_TONE[side])[k]), shade)
+        shade = np.where(sel, (1.0 - ROUND * (2 * frac - 1) ** 2) * (1 - np.asarray(TOOTH_TONE[side])[k]), shade)
         dist = np.where(sel, np.minimum(a - lo, hi - a), dist)
     return shade, dist
 
@@ -217,7 +222,8 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     up_h = up_h if upper_teeth else np.zeros_like(up_h)
     up_a = np.clip((up_h - vt) / 1.0 + 0.5, 0, 1) * np.clip(vt / 1.0 + 0.5, 0, 1)
     tip = np.clip((vt - 0.75 * up_h) / np.maximum(0.25 * up_h, 1), 0, 1)
-    seam = 1.0 - 0.3 * np.exp(-(dist / gap_w) ** 2) * (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1))
+    at_tip = (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1)) ** SEAM_POW
+    seam = 1.0 - SEAM_DARK * np.exp(-(dist / gap_w) ** 2) * at_tip
     lip_shadow = 0.86 + 0.14 * np.clip((v - top) / max(0.03 * e, 1.0), 0, 1)   # under the upper lip
     tone = shade * occl * seam * lip_shadow * (1 - 0.12 * tip)
     img = img * (1 - up_a[..., None]) + (style.teeth * tone[..., None]) * up_a[..., None]
