@@ -208,7 +208,7 @@ def test_upper_teeth_follow_the_skull_not_the_jaw():
     arc = 1 - ((xs - 150) / 50) ** 2
     upper = np.stack([xs, 100 - 4 * arc], 1)
 
-    def paint(drop, skull_dy=0.0):
+    def paint(drop, skull_dy=5.0):                         # the opening lifts the upper lip 5 px above the teeth line
         f = np.full((200, 300, 3), 128, np.uint8)
         lower = np.stack([xs, 100 + drop * arc], 1)
         paint_mouth(f, upper, lower, style, skull=upper + [0, skull_dy])
@@ -218,7 +218,7 @@ def test_upper_teeth_follow_the_skull_not_the_jaw():
     teeth = (slice(99, 102), slice(135, 165))              # under the upper lip (and its inner band)
     assert half[teeth].mean() > 150                        # bright teeth there
     assert np.abs(half[teeth] - wide[teeth]).max() <= 3    # the jaw opening does not move them
-    moved = paint(16, skull_dy=6.0)                        # the head lowers the teeth line
+    moved = paint(16, skull_dy=11.0)                       # the head lowers the teeth line 6 px more
     below = (slice(103, 107), slice(135, 165))
     assert moved[below].mean() > half[below].mean() + 40   # teeth now where the cavity was
     assert wide[106:112, 140:160].mean() < 60              # below the teeth in the open mouth: dark cavity
@@ -267,7 +267,7 @@ def test_tongue_is_drawn_inside_the_mouth_only_and_grows_smoothly():
     shown = [int((np.abs(f - base).max(2) > 2).sum()) for f in ramp]
     assert all(b >= a for a, b in zip(shown, shown[1:]))   # it grows steadily with the channel
     steps = [np.abs(b - a).max() for a, b in zip(ramp, ramp[1:])]
-    assert max(steps) <= 40                                # 0.05 of the channel never moves a pixel far
+    assert max(steps) <= 50                                # 0.05 of the channel never moves a pixel far (its front over the lower teeth)
     same = [paint(0.5), paint(0.5)]
     assert np.array_equal(*same)                           # deterministic: no per-frame noise
 

@@ -6,8 +6,10 @@ upper lip moved by the head pose only), so they never move with the jaw; lower t
 rise from the lower lip, which the jaw carries. When the photo shows its teeth, its own
 interior is used: the upper part follows the skull, the lower part the jaw, and what
 opens between them is dark cavity. Otherwise teeth are drawn: one tooth per arch
-position (narrower towards the corners), dark gaps between them, a gum line above,
-lit like the photo's face and shaded by the lips.
+position (narrower towards the corners, each a little uneven in width and tone), soft
+dark gaps between them, a gum line above, lower teeth and the tongue in proportion to the
+opening, lit like the photo's face and shaded by the lips. Everything painted is blurred
+to the photo's own sharpness around the lips (photo_blur).
 """
 from __future__ import annotations
 
@@ -38,16 +40,37 @@ class MouthStyle:
     lip: np.ndarray | None = None       # (3,) float RGB: the photo's median lip colour
     bank: object | None = None          # avatar.face.appearance.MouthBank: real interiors by shape
     bank_gain: np.ndarray | None = None  # (3,) colour match of the bank's interiors to the photo
+    blur: float = 0.0                   # the photo's own blur around the mouth (Gaussian sigma, px)
 
 
 TEETH_SHOWN = 0.035      # photo mouth opening (eye distances) above which its own interior is reused
 # visible widths of the upper teeth from the midline out (central, lateral, canine, premolars...),
 # in eye distances along the arch
 TOOTH_WIDTHS = (0.082, 0.066, 0.058, 0.052, 0.05, 0.05, 0.05)
+# each tooth's width over TOOTH_WIDTHS and its darkening, right then left of the midline
+# (a fixed, slightly uneven set: no two neighbours alike, never a regular row of bars)
+TOOTH_JITTER = ((0.04, -0.06, 0.08, -0.03, 0.05, -0.04, 0.0), (-0.03, 0.07, -0.05, 0.06, -0.02, 0.04, 0.0))
+TOOTH_TONE = ((0.0, 0.05, 0.02, 0.07, 0.04, 0.08, 0.1), (0.02, 0.0, 0.06, 0.03, 0.08, 0.05, 0.1))
 UPPER_SHARE = 0.6        # share of the photo's open mouth taken as upper teeth (the rest: lower, with the jaw)
 LIP_BAND = 0.012         # lip flesh inside MediaPipe's inner-lip contour, in eye distances
 TOOTH_HEIGHT = 0.1       # upper incisor height, in eye distances
-TIP_DROP = 0.03          # upper incisor tips below the photo's inner upper lip (shown when the lips part)
+# TIP_DROP, CAVITY and TEETH_GAIN: chosen by self-reenactment mouth SSIM on train clips outside
+# bench_reenact's six (LivePortrait d10/d11, video-retalking 1, VidTIMIT fadg0, five PC-AVS crops)
+TIP_DROP = 0.015         # upper incisor tips below the photo's inner upper lip (shown when the lips part)
+CAVITY = (0.4, 0.25, 0.25)   # the back of the mouth over the photo's lip colour (lit, not black)
+TEETH_GAIN = 0.9         # lit teeth over the face's highlights (99th percentile)
+TONGUE_H = (0.45, 0.09)  # tongue mound at the back: share of the opening, at most this many eye distances
+LOW_H = (0.3, 0.06)      # lower teeth shown: share of the opening, at most this many eye distances
+LOW_RAMP = (0.06, 0.08)  # lower teeth appear from this opening (eye distances), fully shown this much wider
+SEAM_DARK = 0.25         # the gaps between upper teeth: darkest at the tips (the embrasures), ...
+SEAM_POW = 3.0           # ... fading towards the gum (no full-height dark bars)
+ROUND = 0.06             # each tooth a little darker at its sides (rounded), mostly flat and bright
+TONGUE_RGB = (1.05, 0.8, 0.8)   # tongue over the photo's lip colour (pinker and lighter than the lips)
+LOW_TONE = 0.72          # lower teeth: in the upper ones' shadow
+REBLUR = 2.0             # px: the known extra blur that photo_blur compares the photo with
+SOBEL_BLUR = 0.75        # px: what photo_blur reads on a perfectly sharp step (the pixel grid and Sobel's smoothing)
+EDGE_MAX = 0.5           # photo_blur reads the edge centres steeper than this share of the steepest one
+PAINT_BLUR = 0.5         # px: the painted interior's own softness (antialiased edges) before matching the photo
 
 
 def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
@@ -56,6 +79,29 @@ def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     return m > 127
+
+
+def photo_blur(gray: np.ndarray) -> float:
+    """Gaussian sigma (px) of the blur of `gray` (float, a region with edges, e.g. the lips),
+    from its strongest edges: a step edge blurred by s0 has its steepest gradient ~ 1/s0, and
+    blurred again by REBLUR ~ 1/sqrt(s0^2 + REBLUR^2); the ratio of the two gives s0."""
+    import cv2
+
+    if gray.shape[0] < 8 or gray.shape[1] < 8:
+        return 0.0
+    g = gray.astype(np.float32)
+
+    def grad(x):
+        gx, gy = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
+        return np.hypot(gx, gy)[2:-2, 2:-2]
+
+    g0 = grad(g)
+    g1 = grad(cv2.GaussianBlur(g, (0, 0), REBLUR))
+    edges = (g0 >= cv2.dilate(g0, np.ones((3, 3), np.uint8))) & (g0 >= EDGE_MAX * g0.max())   # edge centres
+    if not edges.any() or g0[edges].mean() < 1e-3:
+        return 0.0
+    rho = float(np.clip(g1[edges].mean() / g0[edges].mean(), 0.0, 0.98))
+    return float(np.sqrt(max(REBLUR ** 2 * rho ** 2 / (1 - rho ** 2) - SOBEL_BLUR ** 2, 0.0)))
 
 
 def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthStyle:
@@ -81,7 +127,12 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
     face_m = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(face_m, hull, 1)
     lum = image[face_m > 0].mean(1) if face_m.any() else skin.mean(keepdims=True)
-    teeth = float(np.clip(1.05 * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
+    teeth = float(np.clip(TEETH_GAIN * np.percentile(lum, 99), 110, 240)) * np.array([1.0, 0.96, 0.9])
+    # the photo's sharpness around the lips: the painted parts are blurred to match it
+    lo_, hi_ = outer.min(0) - 0.15 * eye, outer.max(0) + 0.15 * eye
+    bx0, by0 = np.maximum(np.floor(lo_).astype(int), 0)
+    bx1, by1 = np.minimum(np.ceil(hi_).astype(int), (w, h))
+    blur = photo_blur(image[by0:by1, bx0:bx1].astype(np.float32).mean(2)) if bx1 > bx0 and by1 > by0 else 0.0
     photo = pu = pl = None
     if rest_open > TEETH_SHOWN:          # the photo shows its teeth: keep its interior
         in_m = _poly_mask((h, w), inner)
@@ -94,11 +145,11 @@ def mouth_style(image: np.ndarray, lm: np.ndarray, rest_open: float) -> MouthSty
             x1, y1 = np.minimum(np.ceil(inner.max(0)).astype(int) + 3, (w, h))
             photo = np.ascontiguousarray(image[y0:y1, x0:x1])
             pu, pl = lm[list(INNER_UPPER), :2] - (x0, y0), lm[list(INNER_LOWER), :2] - (x0, y0)
-    cavity = lip * np.array([0.22, 0.12, 0.12]) + 6.0
-    tongue = lip * np.array([0.80, 0.55, 0.55]) * light
+    cavity = lip * np.array(CAVITY) + 6.0
+    tongue = lip * np.array(TONGUE_RGB) * light
     gum = lip * np.array([0.95, 0.62, 0.62])
     return MouthStyle(cavity, np.clip(teeth, 0, 255), np.clip(tongue, 0, 255), eye, grain, np.clip(gum, 0, 255),
-                      photo, pu, pl, lip)
+                      photo, pu, pl, lip, blur=blur)
 
 
 def _lip_seam(frame: np.ndarray, line: np.ndarray, style: MouthStyle, strength: float) -> None:
@@ -126,14 +177,22 @@ def _chain(u: np.ndarray, pts: np.ndarray, mid: np.ndarray, ax: np.ndarray, ay: 
 
 def _tooth_pattern(s: np.ndarray, e: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(shade across each tooth, distance to the nearest gap in px) at arch position s (px from
-    the midline, where the two central incisors meet)."""
-    edges = np.concatenate([[0.0], np.cumsum(TOOTH_WIDTHS)]) * e * scale
+    the midline, where the two central incisors meet). Real rows are not identical bars: each
+    tooth's width and tone differ a little, left from right (a fixed pattern, TOOTH_JITTER and
+    TOOTH_TONE: the same teeth in every frame), and each is rounded, lit in its middle."""
+    left = s < 0
     a = np.abs(s)
-    k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
-    lo, hi = edges[k], edges[k + 1]
-    frac = np.clip((a - lo) / (hi - lo), 0, 1)
-    shade = 1.0 - 0.12 * (2 * frac - 1) ** 2            # each tooth rounded: lit in its middle
-    dist = np.minimum(a - lo, hi - a)
+    shade = np.ones_like(a)
+    dist = np.zeros_like(a)
+    for side in (0, 1):
+        widths = np.array(TOOTH_WIDTHS) * (1 + np.array(TOOTH_JITTER[side]))
+        edges = np.concatenate([[0.0], np.cumsum(widths)]) * e * scale
+        k = np.clip(np.searchsorted(edges, a) - 1, 0, len(edges) - 2)
+        lo, hi = edges[k], edges[k + 1]
+        frac = np.clip((a - lo) / (hi - lo), 0, 1)
+        sel = left if side else ~left
+        shade = np.where(sel, (1.0 - ROUND * (2 * frac - 1) ** 2) * (1 - np.asarray(TOOTH_TONE[side])[k]), shade)
+        dist = np.where(sel, np.minimum(a - lo, hi - a), dist)
     return shade, dist
 
 
@@ -146,7 +205,7 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     side = np.clip(np.abs(u) / half, 0, 1)                 # 0 centre, 1 corner
     img = style.cavity * (1.15 - 0.5 * depth[..., None])   # back of the mouth, darker low
     # tongue: a low mound at the back
-    t_h = np.minimum(0.3 * gap, 0.06 * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
+    t_h = np.minimum(TONGUE_H[0] * gap, TONGUE_H[1] * e) * np.sqrt(np.clip(1 - (u / (0.75 * half)) ** 2, 0, 1))
     tongue_top = bot - t_h
     t_a = np.clip((v - tongue_top) / 1.5 + 0.5, 0, 1)[..., None] * 0.9
     t_tone = 0.78 - 0.3 * np.clip((v - tongue_top) / np.maximum(t_h, 1.0), 0, 1)   # lit on top
@@ -163,7 +222,8 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     up_h = up_h if upper_teeth else np.zeros_like(up_h)
     up_a = np.clip((up_h - vt) / 1.0 + 0.5, 0, 1) * np.clip(vt / 1.0 + 0.5, 0, 1)
     tip = np.clip((vt - 0.75 * up_h) / np.maximum(0.25 * up_h, 1), 0, 1)
-    seam = 1.0 - 0.3 * np.exp(-(dist / gap_w) ** 2) * (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1))
+    at_tip = (0.4 + 0.6 * np.clip(vt / np.maximum(up_h, 1), 0, 1)) ** SEAM_POW
+    seam = 1.0 - SEAM_DARK * np.exp(-(dist / gap_w) ** 2) * at_tip
     lip_shadow = 0.86 + 0.14 * np.clip((v - top) / max(0.03 * e, 1.0), 0, 1)   # under the upper lip
     tone = shade * occl * seam * lip_shadow * (1 - 0.12 * tip)
     img = img * (1 - up_a[..., None]) + (style.teeth * tone[..., None]) * up_a[..., None]
@@ -173,12 +233,12 @@ def _drawn_interior(u, v, top, bot, tline, half, style: MouthStyle, upper_teeth:
     img = img * (1 - gum_a[..., None]) + (gum * (0.8 * occl * lip_shadow)[..., None]) * gum_a[..., None]
     # lower teeth: rise from the lower lip with the jaw, shown when the mouth is well open
     gap_c = float(np.max(gap))
-    low_h = (np.minimum(0.25 * gap, 0.05 * e) * np.clip((gap_c / e - 0.18) / 0.1, 0, 1)
+    low_h = (np.minimum(LOW_H[0] * gap, LOW_H[1] * e) * np.clip((gap_c / e - LOW_RAMP[0]) / LOW_RAMP[1], 0, 1)
              * np.clip(1 - (u / (0.7 * half)) ** 2, 0, 1))
     lo_a = np.clip((v - (bot - low_h)) / 1.0 + 0.5, 0, 1) * (low_h > 0.5)
     shade_l, dist_l = _tooth_pattern(s, e, 0.68)
     seam_l = 1.0 - 0.2 * np.exp(-(dist_l / gap_w) ** 2)
-    tone_l = 0.72 * shade_l * occl * seam_l
+    tone_l = LOW_TONE * shade_l * occl * seam_l
     img = img * (1 - lo_a[..., None]) + (style.teeth * tone_l[..., None]) * lo_a[..., None]
     # the lower lip's inner edge shades what is right above it; the corners are in shadow
     img = img * (1 - 0.35 * np.clip(1 - (bot - v) / max(0.02 * e, 1.0), 0, 1))[..., None]
@@ -337,7 +397,8 @@ def paint_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, style: 
     m = int(np.ceil(2 * LIP_BAND * e)) + 3
     rx0, ry0, rx1, ry1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)
     img = _lip_band(img, (frame[ry0:ry1, rx0:rx1], (rx0, ry0)), u, v, top, bot, mid, ax, ay, style)
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e))
+    soft = np.sqrt(max(style.blur ** 2 - PAINT_BLUR ** 2, 0.0))     # as soft as the photo
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.4, 0.004 * e, soft))
     if style.grain > 0.3:        # the photo's grain, as a fixed per-pixel pattern (no flicker)
         h_ = (xs.astype(np.int64) * 73856093) ^ (ys.astype(np.int64) * 19349663)
         noise = (h_ % 2003).astype(np.float32) / 2003.0 - 0.5
