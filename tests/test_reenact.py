@@ -185,3 +185,33 @@ def test_head_placement_measures_shift_and_size(ident):
     assert np.allclose(zoom, 1 + ZOOM_SHARE * (np.array([1.0, 1.1, 0.95]) - 1), atol=1e-6)
     full = rig.target(motion.mouth[1], motion.head[1], 0.0, 0.0, shift[1], 1.1)[:, :2] + off
     assert np.abs(full[list(PLACEMENT)] - meshes[1][list(PLACEMENT), :2]).max() < 1e-6
+
+
+def test_prepare_measures_the_photo_as_tracked(clip, ident, monkeypatch):
+    """MediaPipe's first mesh comes from its detector and differs from the tracked ones on the
+    same picture: prepare feeds the first frame WARM_UP extra times and uses the tracked mesh
+    as the photo's, so a still face measures as still (a detector offset would have shown as
+    a head shift and pose in every later frame)."""
+    import avatar.face.measure as measure
+    from avatar.face.reenact import WARM_UP, prepare
+    from avatar.video import probe
+
+    x0, y0, _, _ = ident.face_box
+    tracked = ident.landmarks.astype(np.float32) - np.float32([x0, y0, 0])
+    seen = []
+
+    def fake_mesh_frames(frames, static=False):
+        for i, f in enumerate(frames):
+            seen.append(f)
+            # the detector (first call) is off by a few pixels and slightly turned
+            yield tracked + ((np.float32([4.0, -3.0, 0]) + 0.02 * (tracked - tracked.mean(0))) if i == 0 else 0)
+
+    monkeypatch.setattr(measure, "mesh_frames", fake_mesh_frames)
+    assert WARM_UP >= 1
+    r = prepare(clip)
+    n = probe(clip)["frames"]
+    assert len(seen) == n + WARM_UP and len(r.meshes) == n and len(r.motion) == n
+    assert all(np.array_equal(f, seen[0]) for f in seen[:WARM_UP + 1])     # the photo, repeated
+    assert not np.array_equal(seen[WARM_UP + 1], seen[0]) or n == 1
+    assert np.array_equal(r.meshes[0], tracked) and np.array_equal(r.identity.landmarks, tracked)
+    assert np.abs(r.shift).max() < 1e-3 and np.abs(r.motion.head).max() < 1e-3
