@@ -322,3 +322,29 @@ def test_raster_gives_each_sample_a_triangle_that_holds_it(cell, margin, share):
         assert (ids[clear] == k).all(), k
         checked += clear.sum()
     assert checked > share * ids.size
+
+
+def test_opening_stretches_the_upper_lip_and_keeps_the_lower(ident):
+    """Opening the mouth: the upper lip's inner edge rises by UPPER_LIP_SHARE of the extra
+    opening, its outer edge only by UPPER_OUTER_SHARE (real lips stretch thinner), so the
+    upper lip thins by the difference; the lower lip drops whole (it keeps its thickness);
+    the opening itself is what the motion asks."""
+    from avatar.renderers.warp import UPPER_LIP_SHARE, UPPER_OUTER_SHARE
+
+    assert UPPER_OUTER_SHARE < UPPER_LIP_SHARE
+    rig, _, _ = WarpRenderer().rig(ident)
+    e = rig.eye
+    c0, c1 = rig.lm[61, :2], rig.lm[291, :2]
+    ex = (c1 - c0) / np.linalg.norm(c1 - c0)
+    ey = np.array([-ex[1], ex[0]])                       # down the face
+    rest = rig.target(np.array([rig.rest_open, 0.0]), np.zeros(3), 0.0, 0.0)[:, :2]
+    extra = 0.2
+    wide = rig.target(np.array([rig.rest_open + extra, 0.0]), np.zeros(3), 0.0, 0.0)[:, :2]
+    up = lambda lm, i: -float(lm[i] @ ey)                # height along the face
+    assert up(wide, 13) - up(rest, 13) == pytest.approx(UPPER_LIP_SHARE * extra * e, rel=0.02)
+    assert up(wide, 0) - up(rest, 0) == pytest.approx(UPPER_OUTER_SHARE * extra * e, rel=0.05, abs=0.02)
+    thick = lambda lm, a, b: abs(up(lm, a) - up(lm, b))
+    assert thick(rest, 0, 13) - thick(wide, 0, 13) == pytest.approx(
+        (UPPER_LIP_SHARE - UPPER_OUTER_SHARE) * extra * e, rel=0.05)
+    assert thick(wide, 17, 14) == pytest.approx(thick(rest, 17, 14), abs=0.01 * e)
+    assert float(mouth_open(wide)) - float(mouth_open(rest)) == pytest.approx(extra, abs=0.01)
