@@ -87,7 +87,7 @@ def test_reenact_command_keeps_size_fps_frames_and_audio(clip, tmp_path):
     real = [float(mouth_open(m)) for m in mesh_frames(read_frames(clip))]
     # measured again through MediaPipe on a 200 px face after H.264, the reenacted opening keeps
     # 40-65% of the clip's (each render -> measure step reads a rendered mouth less open than
-    # commanded: README, Limits); it must still clearly open, at the clip's frames
+    # commanded: README, Lip sync); it must still clearly open, at the clip's frames
     assert max(real[4:7]) > real[1] + 0.1 and max(opened[4:7]) > opened[1] + 0.04
     assert abs(float(np.argmax(opened)) - float(np.argmax(real))) <= 1
 
