@@ -122,10 +122,6 @@ def load_piper(model_path: str, config_path: str):
     # idle pool threads sleep instead of spinning: same samples, a third less CPU, and no core
     # taken from the render running beside the narration
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # one thread: the narration runs beside the render (a scene worker, or NarrationAhead), where a
-    # second thread finds no free core and cost 5-8% more CPU; and the same thread count in every
-    # process keeps the samples identical between serial and parallel renders
-    opts.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return _Piper(session=session, config=config)
 
