@@ -46,10 +46,13 @@ class SceneInfo:
 
 
 def scene_narration(deck, scene) -> Speech:
-    """The scene's Speech: its narration, and for a video slide the clip's span and sound."""
-    from avatar.speech.narrate import narrate_scene
+    """The scene's Speech: its narration, and for a video slide the clip's span and sound.
+    Piper runs one thread: a scene's narration is made beside rendering (in a scene worker
+    beside the others, or ahead of the next scene in a serial run), where a second thread
+    finds no free core and cost 5-8% more CPU; one count for both keeps them identical."""
+    from avatar.speech.narrate import VoiceCache, base_dir_of, narrate_scene
 
-    speech = narrate_scene(deck, scene)
+    speech = narrate_scene(deck, scene, voices=VoiceCache(base_dir_of(deck), threads=1))
     if scene.slide is not None and scene.slide.layout == "video":
         from avatar.compose.video_slide import scene_speech
 

@@ -100,7 +100,7 @@ def _fixed_noise(model, seed: int = NOISE_SEED, size: int = NOISE_TABLE) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def load_piper(model_path: str, config_path: str):
+def load_piper(model_path: str, config_path: str, threads: int = 0):
     """Load a Piper voice once per model: alignment output added, noise made deterministic."""
     import onnx
     import onnxruntime
@@ -122,6 +122,7 @@ def load_piper(model_path: str, config_path: str):
     # idle pool threads sleep instead of spinning: same samples, a third less CPU, and no core
     # taken from the render running beside the narration
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.intra_op_num_threads = threads   # 0: onnxruntime's choice (the cores)
     session = onnxruntime.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return _Piper(session=session, config=config)
 
@@ -136,11 +137,11 @@ class _Token:
 class PiperVoice:
     """A Voice (avatar.types.Voice) speaking with a Piper ONNX model."""
 
-    def __init__(self, spec: VoiceSpec, base_dir: Path | None = None):
+    def __init__(self, spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0):
         self.spec = spec
         model, config = self._paths(spec, base_dir)
         try:
-            self._piper = load_piper(str(model), str(config))
+            self._piper = load_piper(str(model), str(config), threads)
         except AvatarError:
             raise
         except Exception as e:  # corrupt file, wrong format
