@@ -225,6 +225,16 @@ def _i420_planes(i420: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarr
             flat[h * w + q:h * w + 2 * q].reshape(h // 2, w // 2))
 
 
+def _video_frame(i420: np.ndarray):
+    """An av.VideoFrame (yuv420p) over our own I420 array (no copy; the frame keeps the array).
+    Not VideoFrame.from_ndarray: encoding frames whose buffers PyAV allocated gave x264 streams
+    that now and then differed for the same pictures (in bursts, with frames made in a helper
+    thread or x264 on several threads; issue 11); over numpy arrays they did not."""
+    import av
+
+    return av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")
+
+
 def _to_i420(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -266,9 +276,7 @@ class PatchedFrame:
     def video_frame(self, previous=None):
         """An av.VideoFrame (yuv420p) of this frame. `previous`: the VideoFrame of a PatchedFrame
         with the same base and rectangle, refilled in place (only the rectangle is written)."""
-        import av
-
-        vf = previous or av.VideoFrame.from_ndarray(self.base.i420(), format="yuv420p")
+        vf = previous or _video_frame(self.base.i420().copy())   # its own copy: the rectangle is written into it
         ph, pw = self.patch.shape[:2]
         if ph and pw:
             parts = _i420_planes(_to_i420(self.patch), ph, pw)
@@ -409,11 +417,9 @@ class _VideoFrames:
         self.key, self.vf = None, None
 
     def __call__(self, frame: np.ndarray | PatchedFrame):
-        import av
-
         if not isinstance(frame, PatchedFrame):
             self.key = self.vf = None
-            return av.VideoFrame.from_ndarray(_to_i420(frame), format="yuv420p")
+            return _video_frame(_to_i420(frame))
         key = (frame.base, frame.x, frame.y, frame.patch.shape[:2])
         same = self.key is not None and key[0] is self.key[0] and key[1:] == self.key[1:]
         self.vf = frame.video_frame(self.vf if same else None)
