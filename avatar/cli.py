@@ -357,7 +357,8 @@ def _exit_now_if_helpers_run(code: int) -> None:
     import os
     import threading
 
-    if any(t.daemon and t.is_alive() and t.name == "avatar-narration" for t in threading.enumerate()):
+    run = sys.modules.get("avatar.build.run")   # not imported: no render ran, so no such helper
+    if run and any(t.daemon and t.is_alive() and t.name == run.NARRATION_THREAD for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -128,7 +128,7 @@ def x264_alone(raw: Path, w: int, h: int, fps: str, out: Path, thread_type: str 
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from avatar.video.mp4 import add_video_stream
+    from avatar.video.mp4 import _video_frame, add_video_stream
 
     size = w * h * 3 // 2
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def x264_alone(raw: Path, w: int, h: int, fps: str, out: Path, thread_type: str 
             vs.codec_context.thread_type = thread_type
         i = 0
         while len(buf := f.read(size)) == size:
-            vf = av.VideoFrame.from_ndarray(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w), format="yuv420p")
+            vf = _video_frame(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w))   # as write_mp4 makes them
             vf.pts = i
             c.mux(vs.encode(vf))
             i += 1

@@ -159,7 +159,7 @@ class SceneCache:
         recently used ones until the cache is at most `max_bytes`. Returns (scenes removed, bytes freed)."""
         entries = self._entries()
         groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity
-        kinds = {self.dir: (".mp4", ".json"), self.root / "identities": (".npz", ".lock")}
+        kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock")}
         for p, b, t in entries:
             if p.suffix in kinds.get(p.parent, ()) and not p.name.startswith("."):
                 groups.setdefault((p.parent, p.stem), []).append((p, b, t))

@@ -67,6 +67,9 @@ def pending(plans: list[ScenePlan], cache: SceneCache, use_cache: bool = True
     return done, todo
 
 
+NARRATION_THREAD = "avatar-narration"   # NarrationAhead's helper (avatar.cli ends at once while it runs)
+
+
 class NarrationAhead:
     """Serial rendering: each scene's narration is synthesised one scene ahead, in a helper
     thread, so Piper runs while the previous scene renders and encodes (the cores x264 leaves
@@ -102,7 +105,7 @@ class NarrationAhead:
                     fut.set_exception(e)
 
         self.futures[i] = fut
-        threading.Thread(target=work, name="avatar-narration", daemon=True).start()
+        threading.Thread(target=work, name=NARRATION_THREAD, daemon=True).start()
 
     def take(self, i: int):
         """plans[i]'s narration (its errors are raised here); then the next one is started."""

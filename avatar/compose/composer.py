@@ -397,7 +397,7 @@ class _Blend:
         if part.sum() > cls.SPARSE * part.size:
             return cls(alpha, rect)
         ys, xs = np.nonzero(part)
-        opaque = np.repeat((a >= 1)[..., None], 3, axis=2)
+        opaque = (a >= 1)[..., None]   # broadcast over the colour channels
         return cls(alpha, rect, opaque, (ys, xs, a[ys, xs][:, None]))
 
     def __call__(self, region: np.ndarray, scaled: np.ndarray) -> None:

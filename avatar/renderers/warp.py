@@ -284,11 +284,10 @@ def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, fl
     nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
     count = np.maximum(nx, 0) * np.maximum(ny, 0)
     big = count > SMALL_TRIANGLE
-    ids2 = np.full((h, w), -1, np.int32)
+    ids = np.full((h, w), -1, np.int32)
     qi = np.round(q[big] * 16).astype(np.int32)
     for i, poly in zip(idx[big].tolist(), qi):    # large triangles: OpenCV's scanline fill
-        cv2.fillConvexPoly(ids2, poly, i, cv2.LINE_8, 4)
-    ids = ids2.reshape(-1)
+        cv2.fillConvexPoly(ids, poly, i, cv2.LINE_8, 4)
     on = ~big & (count > 0)
     idx, q, lo, nx, count = idx[on], q[on], lo[on], nx[on], count[on]
     if len(idx):
@@ -302,8 +301,7 @@ def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, fl
         for p0, p1 in ((a, b), (b, c), (c, a)):
             cross = (p1[:, 0] - p0[:, 0]) * (y - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (x - p0[:, 0])
             inside &= cross * side >= -1e-9
-        np.maximum.at(ids, (y * w + x)[inside], idx[k[inside]].astype(np.int32))
-    ids = ids.reshape(h, w)
+        np.maximum.at(ids.reshape(-1), (y * w + x)[inside], idx[k[inside]].astype(np.int32))
     for _ in range(3):                      # close gaps left by skipped triangles
         hole = ids < 0
         if not hole.any():
