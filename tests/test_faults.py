@@ -388,3 +388,22 @@ def test_stale_rule_pid_reuse_and_other_owners(tmp_path):
     old = time.time() - STALE_AGE - 60
     os.utime(other, (old, old))
     assert is_stale(other)
+
+
+def test_worker_warnings_are_one_line(tmp_path, astronaut_path):
+    """A warning raised in a scene worker (here: a damaged stored photo, measured again) prints as
+    one line like the command line's own, not with Python's file name and source line."""
+    deck = tmp_path / "t.yaml"
+    deck.write_text(DECK.replace("avatar: {layout: none}", f"avatar: {{layout: pip, photo: {astronaut_path}}}"))
+    cache = tmp_path / "cache"
+    first = _spawn(["render", deck, "-o", tmp_path / "a.mp4", "--cache-dir", cache, "--jobs", 2], tmp_path)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    (entry,) = (cache / "identities").glob("*.npz")
+    entry.write_bytes(b"damaged")
+    proc = _spawn(["render", deck, "-o", tmp_path / "b.mp4", "--cache-dir", cache, "--jobs", 2, "--no-cache"],
+                  tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert any("failed its check" in line for line in lines), err
+    assert all(line.startswith("warning: ") for line in lines), err
