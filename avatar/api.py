@@ -313,7 +313,7 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
     jobs: scene processes (None: one per core, as memory allows); cache: reuse verified
     segments of unchanged scenes (cache_dir, else $AVATAR_CACHE, else the user cache folder);
     presenter_track: also write every scene's presenter, cut out, as one .webm/.mov alpha video."""
-    from avatar.build.assemble import assemble
+    from avatar.build.assemble import AudioAhead, assemble
     from avatar.build.cache import SceneCache, cache_root
     from avatar.build.run import run
     from avatar.video import probe
@@ -334,11 +334,12 @@ def render(script: str | Path | Presentation, out: str | Path, *, face: str | Pa
 
     plans = _plan(deck)
     store = SceneCache(cache_root(cache_dir))
-    infos, rendered = run(plans, store, jobs=jobs, use_cache=cache, on_progress=on_progress)
     from avatar.build.finish import finishing
 
+    ahead = AudioAhead(plans, deck.fps, lambda infos: finishing(deck, infos, store.root)["mix"])
+    infos, rendered = run(plans, store, jobs=jobs, use_cache=cache, on_progress=on_progress, audio=ahead)
     assemble([store.segment(p.key) for p in plans], infos, out, title=deck.title, captions=deck.captions,
-             **finishing(deck, infos, store.root))
+             audio=ahead.result(), **finishing(deck, infos, store.root))
     if presenter_track is not None:
         from avatar.build.presenter_track import write_presenter_track
 

@@ -351,14 +351,15 @@ def _stop(signum: int) -> None:
 
 def _exit_now_if_helpers_run(code: int) -> None:
     """End at once when a daemon helper is still working (a narration synthesised ahead, in
-    onnxruntime's native code): finalising the interpreter under it aborted the process
+    onnxruntime's native code; the joined audio track being encoded ahead, in FFmpeg's): finalising the interpreter under it aborted the process
     ("terminate called without an active exception", or a segfault) instead of exiting with
     `code`. Everything to clean up is done by now: temporary files are removed, the line printed."""
     import os
     import threading
 
     run = sys.modules.get("avatar.build.run")   # not imported: no render ran, so no such helper
-    if run and any(t.daemon and t.is_alive() and t.name == run.NARRATION_THREAD for t in threading.enumerate()):
+    helpers = (run.NARRATION_THREAD, run.AUDIO_THREAD) if run else ()
+    if any(t.daemon and t.is_alive() and t.name in helpers for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -27,6 +27,12 @@ Runtime: the first --max-frames frames of each clip (default 200, 8 s at 25 fps)
 --learn: the issue's test of `avatar face learn`: interiors learned from the first half
 of each clip (frames 0..n/2), the second half reenacted from its own first frame with them
 ("learned") and without ("ours"); only ~4 s to learn from here (20-60 s is the intended use).
+--ceilings: upper bounds for this renderer, scored on the same frames (mouth and face SSIM/PSNR):
+  placed     ours, moved so that its lips' centroid is the real one's (placement alone);
+  mesh       the warp driven by the real frame's own full MediaPipe mesh instead of the
+             motion channels (perfect geometry, at the mesh's resolution);
+  mesh+in    that, with the real pixels pasted inside the real inner lips (the interior too).
+  A goal above `mesh` cannot be reached by any Motion-driven warp of the photo.
 Strips: for each clip, PNGs of 5 frames (rows: real / rendered / static) of the face
 box and of the mouth box, written to --strips.
 """
@@ -109,7 +115,38 @@ def _rendered_with_meshes(r):
         yield stash.pop(), mesh
 
 
-def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn: bool = False) -> dict:
+CEILINGS = ("placed", "mesh", "mesh+in")
+
+
+def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+    """The --ceilings renders of frame i (see the module's docstring)."""
+    import cv2
+
+    from avatar.renderers.warp import INNER_LOWER, INNER_UPPER
+
+    mo = r.motion
+    sh, zm = r.shift[i], float(r.zoom[i]) if r.zoom is not None else None
+    tgt = rig.target(mo.mouth[i], mo.head[i], mo.blink[i], mo.brow[i], sh, zm)
+    skull = rig.skull_line(mo.head[i], sh, zm)
+    placed = tgt.copy()
+    placed[:, :2] += (m[LIPS, :2] - off).mean(0) - tgt[LIPS, :2].mean(0)
+    mesh = tgt.copy()
+    mesh[:, :2] = m[:, :2] - off
+    out = {}
+    for name, t in (("placed", placed), ("mesh", mesh)):
+        face = rig.render(t, float(mo.blink[i]), skull, 0.0)
+        frame = r.identity.image.copy()
+        frame[off[1]:off[1] + face.shape[0], off[0]:off[0] + face.shape[1]] = face
+        out[name] = frame
+    inner = np.concatenate([m[list(INNER_UPPER), :2], m[list(INNER_LOWER[::-1]), :2]])
+    hole = np.zeros(real.shape[:2], np.uint8)
+    cv2.fillPoly(hole, [np.round(inner).astype(np.int32)], 1)
+    out["mesh+in"] = np.where(hole[..., None] > 0, real, out["mesh"])
+    return out
+
+
+def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn: bool = False,
+             ceilings: bool = False) -> dict:
     """Score one clip. learn=True: learn the mouth interiors from the first half of the
     frames, reenact the second half (its first frame is the photo) with and without them."""
     import dataclasses
@@ -135,6 +172,10 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn:
         bank = bank_from_frames((kept.pop(), m) for m in mesh_frames(tee(islice(video_frames(path), start))))
         variants.append("learned")
     r = prepare(path, max_frames - start, start=start)
+    if ceilings:
+        from avatar.renderers.warp import WarpRenderer
+
+        rig, off, _ = WarpRenderer().rig(r.identity)
     runs = [r] + ([dataclasses.replace(r, appearance=bank)] if learn else [])
     static = r.identity.image
     rows = []
@@ -165,18 +206,22 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn:
         for name, (img, mesh) in zip(variants + ["static"], ren + [(static, r.meshes[0])]):
             row[name] = (*scores(real, img, mb), *scores(real, img, fb), lip_error(m, mesh),
                          centred_ssim(real, m, img, mesh, mb))
+        if ceilings:
+            for name, img in ceiling_frames(r, rig, off, i, real, np.asarray(m, np.float64)).items():
+                row[name] = (*scores(real, img, mb), *scores(real, img, fb), np.nan, np.nan)
         rows.append(row)
         if i in picks:
             shots[i] = (real, *[x[0] for x in ren], mb)
     res = {"clip": path.name, "frames": len(r.meshes), "scored": len(rows), "start": start,
-           "seconds": time.perf_counter() - t0, "size": static.shape[1::-1], "variants": variants + ["static"]}
+           "seconds": time.perf_counter() - t0, "size": static.shape[1::-1],
+           "variants": variants + ["static"] + (list(CEILINGS) if ceilings else [])}
     if learn:
         res["interiors"] = len(bank.patches)
     real_motion = max(float(np.mean(motion["real"])), 1e-6) if motion["real"] else np.nan
     for name in res["variants"]:
         a = np.array([row[name] for row in rows])
         res[name] = np.nanmean(a, axis=0) if len(a) else np.full(6, np.nan)
-        flicker = float(np.mean(motion[name])) / real_motion if name in motion and motion[name] else 0.0
+        flicker = float(np.mean(motion[name])) / real_motion if name in motion and motion[name] else (0.0 if name == "static" else np.nan)
         res[name] = np.append(res[name], flicker)
     if strips is not None and shots:
         res["strips"] = write_strips(strips, path.stem + ("_learn" if learn else ""), shots, static,
@@ -223,6 +268,9 @@ def main() -> None:
     ap.add_argument("--learn", action="store_true",
                     help="learn the mouth interiors (avatar face learn) from each clip's first half, "
                          "reenact the second half with and without them")
+    ap.add_argument("--ceilings", action="store_true",
+                    help="also score the renderer's upper bounds: real lip placement, the real mesh, "
+                         "the real mesh and interior")
     ap.add_argument("--strips", default="/tmp/avatar-bench-reenact",
                     help="folder for the strip PNGs ('' for none)")
     args = ap.parse_args()
@@ -240,23 +288,23 @@ def main() -> None:
     print(f"frames: first {args.max_frames} per clip{' (learn: first half; scored: second half)' if args.learn else ''}, "
           f"every {args.step}th scored; "
           f"mouth box = real lip landmarks +{MOUTH_GROW:.0%}; lip error in % of eye distance")
-    head = (f"{'clip':44s} {'who':6s} {'mouthSSIM':>9s} {'1-SSIM':>7s} {'mPSNR':>6s} "
+    head = (f"{'clip':44s} {'who':7s} {'mouthSSIM':>9s} {'1-SSIM':>7s} {'mPSNR':>6s} "
             f"{'faceSSIM':>8s} {'fPSNR':>6s} {'lipErr%':>7s} {'mSSIMc':>6s} {'change':>6s}")
     print(head)
     results = []
     for c in clips:
-        res = run_clip(c, args.max_frames, args.step, strips, learn=args.learn)
+        res = run_clip(c, args.max_frames, args.step, strips, learn=args.learn, ceilings=args.ceilings)
         results.append(res)
         for name in res["variants"]:
             s = res[name]
-            print(f"{res['clip'][:44]:44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
+            print(f"{res['clip'][:44]:44s} {name[:7]:7s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} "
                   f"{s[4]:7.2f} {s[5]:6.3f} {s[6]:6.2f}")
         print(f"{'':44s} ({res['size'][0]}x{res['size'][1]}, {res['frames']} frames, {res['scored']} scored, "
               f"{res['seconds']:.1f} s" + (f", photo = frame {res['start']}, {res['interiors']} interiors learned"
                                            if args.learn else "") + ")" + (f" strips: {', '.join(map(str, res['strips']))}" if 'strips' in res else ""))
     for name in results[0]["variants"]:
         s = np.median(np.array([r[name] for r in results]), axis=0)
-        print(f"{'median':44s} {name[:6]:6s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f} {s[6]:6.2f}")
+        print(f"{'median':44s} {name[:7]:7s} {s[0]:9.4f} {1 - s[0]:7.4f} {s[1]:6.2f} {s[2]:8.4f} {s[3]:6.2f} {s[4]:7.2f} {s[5]:6.3f} {s[6]:6.2f}")
     above = sum(r["ours"][0] > r["static"][0] for r in results)
     print(f"mouth SSIM above the static baseline on {above}/{len(results)} clips")
     if args.learn:

@@ -209,12 +209,28 @@ def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
         assert code == 2 and all(n in err for n in needles), (name, err)
 
 
-def test_parallel_jobs_match_serial(rendered):
+def test_parallel_jobs_match_serial(rendered, monkeypatch):
+    """Scene workers also hand each scene's audio over once its narration is made, and the joined
+    track is encoded while they render: the join copies it, and the sound is the same."""
+    import avatar.video.mp4 as mp4
     from avatar.api import render
+    from avatar.video import read_audio
 
     deck, out, first, tmp = rendered
+    given = []
+    concat = mp4.concat_mp4
+
+    def spy(segments, target, **kw):
+        given.append(kw.get("audio"))
+        return concat(segments, target, **kw)
+    monkeypatch.setattr("avatar.video.concat_mp4", spy)
     par = render(deck, tmp / "parallel.mp4", cache_dir=tmp / "cache-par", jobs=2)
     assert par.rendered == 2 and par.frames == first.frames
+    assert given[0] is not None and sum(given[0][1]) == par.frames   # made ahead, for these segments
+    ser = render(deck, tmp / "serial-join.mp4", cache_dir=tmp / "cache-par", jobs=1)   # all cached: joined here
+    assert ser.rendered == 0 and given[1] is None
+    a, b = read_audio(tmp / "serial-join.mp4")[0], read_audio(tmp / "parallel.mp4")[0]
+    assert a.shape == b.shape and np.array_equal(a, b)
     a, b = _frames(out), _frames(tmp / "parallel.mp4")
     assert a.shape == b.shape
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() < 1.0   # same pictures (encoder noise aside)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -240,3 +241,56 @@ def test_frames_ahead_are_bounded_and_in_order():
     time.sleep(0.05)
     assert len(made) <= 1 + 3                   # the one handed out and at most 3 ahead
     assert list(it) == list(range(1, 10))
+
+
+@pytest.mark.parametrize("seconds,sr,stereo,n", [(0.8, 22050, False, 20), (0.5, 48000, False, 20),   # shorter: padded
+                                                 (1.3, 16000, True, 20)])                          # longer: more frames
+def test_segment_audio_made_ahead_is_the_segments_own_track(tmp_path, seconds, sr, stereo, n):
+    """What a scene worker publishes once its narration is made decodes to exactly the samples
+    of the segment it then writes, and says how many frames that segment gets."""
+    from avatar.video.mp4 import segment_audio
+
+    x = tone(seconds, sr) * 0.5
+    if stereo:
+        x = np.stack([x, -0.5 * x], axis=1)
+    track, count = segment_audio(x, sr, n, FPS)
+    seg = write_mp4(tmp_path / "s.mp4", frames(n), fps=FPS, audio=x, sample_rate=sr, audio_codec="flac")
+    assert count == probe(seg)["frames"] == max(n, int(round(seconds * FPS)))
+    mine, theirs = read_audio(track)[0], read_audio(seg)[0]
+    assert mine.shape == theirs.shape and np.array_equal(mine, theirs)
+
+
+def test_concat_with_the_audio_made_ahead_writes_the_same_file_contents(tmp_path):
+    """The joined track encoded beforehand (while scenes render) gives the very packets the join
+    would have encoded; made for other frame counts, it is made again from the segments."""
+    import av
+
+    from avatar.video.mp4 import joined_audio, segment_audio
+
+    sr = 22050
+    clips = [(tone(0.8, sr) * 0.4, 20), (tone(1.2, sr, freq=880) * 0.3, 25), (tone(0.3, sr) * 0.2, 13)]
+    segs = [write_mp4(tmp_path / f"s{i}.mp4", frames(n, color=i % 3), fps=FPS, audio=x, sample_rate=sr,
+                      audio_codec="flac") for i, (x, n) in enumerate(clips)]
+    made = [segment_audio(x, sr, n, FPS) for x, n in clips]
+    counts = [c for _, c in made]
+    rate = Fraction(FPS)
+
+    def packets(p):
+        out = []
+        for kind in ("audio", "video"):
+            with av.open(str(p)) as c:
+                out.append([(bytes(k), k.pts) for k in c.demux(**{kind: 0}) if k.size])
+        return out
+
+    def halve(blocks):   # a final-mix stand-in: the filter must be applied ahead as at the join
+        return (b * 0.5 for b in blocks())
+
+    ref = concat_mp4(segs, tmp_path / "ref.mp4", audio_filter=halve)
+    ahead = (joined_audio([t for t, _ in made], counts, rate, halve), counts, rate)
+    out = concat_mp4(segs, tmp_path / "ahead.mp4", audio_filter=halve, audio=ahead)
+    assert packets(out) == packets(ref)
+    assert np.array_equal(read_audio(out)[0], read_audio(ref)[0])
+    assert probe(out)["audio_samples"] == probe(ref)["audio_samples"]
+    wrong = (joined_audio([t for t, _ in made], [c + 1 for c in counts], rate, halve), [c + 1 for c in counts], rate)
+    again = concat_mp4(segs, tmp_path / "again.mp4", audio_filter=halve, audio=wrong)
+    assert packets(again) == packets(ref)

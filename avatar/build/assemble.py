@@ -49,12 +49,70 @@ def output_set(out: Path, cues: list, chapters: list | None = None):
             write_vtt(stack.enter_context(atomic_path(out.with_suffix(".chapters.vtt"))), chapters)
 
 
+class AudioAhead:
+    """The joined audio track (avatar.video.mp4.joined_audio), made while the last scenes are still
+    rendering: the executor add()s every scene's audio as soon as it is known (a cached
+    segment, or segment_audio() from a scene worker once the narration is made); once all
+    of them are in, a thread mixes (`mix_for(infos)`: the final-mix filter, or None) and
+    encodes the track, and the join copies its packets (assemble's `audio`). Without it the
+    join does the same work itself, after the last scene.
+
+        ahead = AudioAhead(plans, fps, lambda infos: finishing(deck, infos, root)["mix"])
+        run(plans, cache, audio=ahead)
+        assemble(..., audio=ahead.result())
+    """
+
+    def __init__(self, plans: list, fps: float, mix_for):
+        import threading
+
+        self.keys = [p.key for p in plans]
+        self.fps, self.mix_for = fps, mix_for
+        self.got: dict[str, tuple] = {}
+        self.lock = threading.Lock()
+        self.thread = None
+        self.track = None
+
+    def add(self, key: str, info: SceneInfo, source, frames: int | None = None) -> None:
+        """A scene's audio: `source` a segment file or segment_audio() bytes, `frames` its video
+        frames (None: counted in the segment)."""
+        import threading
+
+        from avatar.build.run import AUDIO_THREAD
+
+        with self.lock:
+            self.got[key] = (info, source, frames)
+            if self.thread is not None or any(k not in self.got for k in self.keys):
+                return
+            self.thread = threading.Thread(target=self._make, name=AUDIO_THREAD, daemon=True)
+        self.thread.start()
+
+    def _make(self) -> None:
+        from avatar.video.mp4 import _fps_fraction, _video_frames, joined_audio
+
+        try:
+            rows = [self.got[k] for k in self.keys]
+            frames = [n if n is not None else _video_frames(src) for _, src, n in rows]
+            fps = _fps_fraction(self.fps)
+            self.track = (joined_audio([src for _, src, _ in rows], frames, fps,
+                                       self.mix_for([info for info, _, _ in rows])), frames, fps)
+        except Exception:   # made again by the join, where the same error is raised and reported
+            self.track = None
+
+    def result(self):
+        """(track, frames, fps) for concat_mp4's `audio`, or None (not every scene came in, or it failed)."""
+        if self.thread is None:
+            return None
+        self.thread.join()
+        return self.track
+
+
 def assemble(segments: list[Path], infos: list[SceneInfo], out: Path, *, title: str, captions,
-             mix=None, chapters: list | None = None) -> Path:
+             mix=None, chapters: list | None = None, audio=None) -> Path:
     """Join `segments` into `out` (+ OUT.srt / OUT.vtt when captions.files).
 
     mix: the final-mix audio filter (avatar.build.finish); chapters: Cues titled by slide,
-    written as MP4 chapters and OUT.chapters.vtt."""
+    written as MP4 chapters and OUT.chapters.vtt; audio: AudioAhead.result() (the joined
+    track made while the scenes rendered, with that same mix)."""
     from avatar.video import concat_mp4
     from avatar.video.chapters import to_pyav
     from avatar.video.tags import metadata
@@ -62,5 +120,5 @@ def assemble(segments: list[Path], infos: list[SceneInfo], out: Path, *, title: 
     cues = timeline_cues(infos, captions) if captions.enabled and captions.files else []
     with output_set(Path(out), cues, chapters) as video:
         concat_mp4(segments, video, metadata=metadata(title), audio_filter=mix,
-                   chapters=to_pyav(chapters) if chapters else None)
+                   chapters=to_pyav(chapters) if chapters else None, audio=audio)
     return Path(out)

@@ -68,6 +68,7 @@ def pending(plans: list[ScenePlan], cache: SceneCache, use_cache: bool = True
 
 
 NARRATION_THREAD = "avatar-narration"   # NarrationAhead's helper (avatar.cli ends at once while it runs)
+AUDIO_THREAD = "avatar-audio"           # AudioAhead's (avatar.build.assemble), the same
 
 
 class NarrationAhead:
@@ -122,12 +123,22 @@ class NarrationAhead:
 
 
 def render_plan(plan_json: str, cache_root: str) -> dict:
-    """Worker entry point: one plan (JSON) -> its segment in the cache. Returns SceneInfo as a dict."""
+    """Worker entry point: one plan (JSON) -> its segment in the cache. Returns SceneInfo as a dict.
+    In a worker_pool(..., audio=queue) worker, the scene's audio track goes on that queue as
+    soon as its narration is made: (key, SceneInfo dict, segment_audio bytes, frames)."""
     plan = ScenePlan.from_json(plan_json)
     cache = SceneCache(cache_root)
     _busy.append(plan.key)
+    publish = None
+    if _audio_out:
+        from avatar.video.mp4 import segment_audio
+
+        def publish(info: SceneInfo, speech) -> None:
+            track, frames = segment_audio(speech.audio, speech.sample_rate, info.frames, plan.presentation().fps)
+            _audio_out[0].put((plan.key, info.to_dict(), track, frames))
     try:
-        return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities)).to_dict()
+        return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities,
+                                                   on_narration=publish)).to_dict()
     except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
         os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
     finally:
@@ -135,6 +146,7 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
 
 
 _busy: list[str] = []   # in a worker: the scene it is rendering now
+_audio_out: list = []   # in a worker: the queue for the scenes' audio (worker_pool's `audio`), if any
 
 
 def _on_signal(signum, frame) -> None:
@@ -186,11 +198,13 @@ def configure_worker() -> None:
     warnings.showwarning = show
 
 
-def _init_worker(parent: int, parent_start: int | None) -> None:
+def _init_worker(parent: int, parent_start: int | None, audio=None) -> None:
     import signal
     import threading
 
     configure_worker()
+    if audio is not None:
+        _audio_out.append(audio)
     for s in (signal.SIGTERM, signal.SIGINT):   # stopped by the parent or Ctrl-C: unwind, removing temporary files
         signal.signal(s, _on_signal)
     threading.Thread(target=_watch_parent, args=(parent, parent_start), daemon=True).start()
@@ -216,9 +230,11 @@ def _stop_workers(ex: ProcessPoolExecutor) -> None:
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
     """A forkserver process pool of scene workers; on any failure or interruption every worker is
-    stopped (no Future.cancel(): a broken pool then fails on cancelled futures)."""
+    stopped (no Future.cancel(): a broken pool then fails on cancelled futures). audio: a
+    multiprocessing SimpleQueue of the forkserver context that receives each scene's audio
+    track once its narration is made (render_plan)."""
     import multiprocessing
 
     from avatar.files import process_start
@@ -229,7 +245,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     ctx = multiprocessing.get_context("forkserver")
     me = os.getpid()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(me, process_start(me))) as ex:
+                             initargs=(me, process_start(me), audio)) as ex:
         try:
             yield ex
         except BaseException:
@@ -245,8 +261,11 @@ def _estimated_seconds(plan: ScenePlan) -> float:
 
 
 def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, use_cache: bool = True,
-        on_progress: ProgressCallback | None = None) -> tuple[list[SceneInfo], int]:
-    """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered)."""
+        on_progress: ProgressCallback | None = None, audio=None) -> tuple[list[SceneInfo], int]:
+    """Render what is missing; returns (one SceneInfo per plan, in order; number of scenes rendered).
+    audio: an avatar.build.assemble.AudioAhead, given every scene's audio as soon as it is known
+    (cached scenes at once; with worker processes, each scene once its narration is made, so
+    the joined track is encoded while the last scenes render)."""
     cache.prepare()   # in this process, before any worker starts: a cache that cannot be written fails here
     done, todo = pending(plans, cache, use_cache)
     total = len(done) + len(todo)
@@ -254,7 +273,13 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     report(on_progress, "scenes", len(done), total, cached)
     workers = default_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
     if todo and workers > 1:
-        with worker_pool(workers) as ex:
+        import multiprocessing
+
+        queue = multiprocessing.get_context("forkserver").SimpleQueue() if audio is not None else None
+        if audio is not None:
+            for key, info in done.items():
+                audio.add(key, info, cache.segment(key))
+        with _audio_reader(queue, audio), worker_pool(workers, queue) as ex:
             # longest first: the last scene to start is a short one, so the workers finish together
             order = sorted(todo.items(), key=lambda kp: -_estimated_seconds(kp[1]))
             futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in order}
@@ -277,6 +302,38 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                                               identities=cache.identities))
                 report(on_progress, "scenes", len(done), total, cached)
     return [done[p.key] for p in plans], len(todo)
+
+
+@contextlib.contextmanager
+def _audio_reader(queue, audio) -> Iterator[None]:
+    """A thread that hands the scene workers' audio tracks from `queue` to `audio` (AudioAhead)
+    while the block runs (the worker pool inside it: every worker has ended when it stops, and
+    what is still queued is read first). It polls: nothing is ever written to the queue from
+    here, whose lock a killed worker may hold."""
+    import threading
+
+    if queue is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def read() -> None:
+        while True:
+            if queue.empty():
+                if stop.is_set():
+                    return
+                stop.wait(0.05)
+                continue
+            key, info, track, frames = queue.get()
+            audio.add(key, SceneInfo.from_dict(info), track, frames)
+
+    t = threading.Thread(target=read, name="avatar-scene-audio", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=5)
 
 
 __all__ = ["run", "pending", "render_plan", "worker_pool", "default_jobs", "available_cores", "NarrationAhead"]

@@ -77,19 +77,22 @@ def plan_narration(plan: ScenePlan) -> Speech:
 
 
 def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None,
-            narration: Callable[[], Speech] | None = None, identities=None) -> SceneInfo:
+            narration: Callable[[], Speech] | None = None, identities=None,
+            on_narration: Callable[[SceneInfo, Speech], None] | None = None) -> SceneInfo:
     """Render one scene to `segment` (atomic). AvatarErrors name the scene.
 
     narration: gives this plan's plan_narration(plan) made elsewhere (e.g. synthesised ahead
     in a helper thread while the previous scene rendered); None: synthesised here.
-    identities: an avatar.face.store.IdentityStore (the same output with or without)."""
+    identities: an avatar.face.store.IdentityStore (the same output with or without).
+    on_narration(info, speech): called once the narration is made, before any frame: the
+    SceneInfo that execute() will return, and the Speech whose audio the segment gets."""
     try:
-        return _execute(plan, Path(segment), progress, narration, identities)
+        return _execute(plan, Path(segment), progress, narration, identities, on_narration)
     except AvatarError as e:
         raise AvatarError(f"{plan.name}: {e}") from None
 
 
-def _execute(plan: ScenePlan, segment: Path, progress, narration, identities) -> SceneInfo:
+def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on_narration) -> SceneInfo:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
     from avatar.motion import make_motion
@@ -106,6 +109,9 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities) ->
     # 2. captions
     text = plain_text(scene.narration)
     cues = build_cues(speech.words, deck.captions, text=text) if deck.captions.enabled else []
+    info = SceneInfo(n / fps, n, speech.sample_rate, text, [(w.text, w.start, w.end) for w in speech.words])
+    if on_narration is not None:
+        on_narration(info, speech)
     # 3. presenter
     identity = identity_for(av, identities)
     composer = SceneComposer(deck, scene, identity, theme=theme_from_json(plan.theme), name=plan.name)
@@ -126,7 +132,7 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities) ->
     # 8. encode
     write_mp4(segment, frames, fps=fps, audio=speech.audio, sample_rate=speech.sample_rate,
               metadata=metadata(), progress=progress, keyframes=keyframes, audio_codec="flac")
-    return SceneInfo(n / fps, n, speech.sample_rate, text, [(w.text, w.start, w.end) for w in speech.words])
+    return info
 
 
 def closing_frame(look: dict, identities=None) -> np.ndarray:

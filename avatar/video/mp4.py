@@ -13,6 +13,7 @@ complete: an error or an interrupt never leaves a half-written video behind.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
@@ -377,7 +378,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             if vs is None:
                 raise ValueError("write_mp4: no frames")
             if track is not None:
-                needed = max(1, int(round(track_audio.length / AUDIO_RATE * rate)))
+                needed = _frames_for(track_audio.length, rate)
                 while n < needed:   # audio outlasts the frames: hold the last frame
                     _encode_video(out, vs, last, n, frames=made)
                     n += 1
@@ -389,6 +390,31 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, aud
             if chapters:
                 out.set_chapters(chapters)
     return path
+
+
+def _frames_for(samples: int, rate: Fraction) -> int:
+    """Video frames that `samples` of AUDIO_RATE audio last (write_mp4 holds the last frame until then)."""
+    return max(1, int(round(samples / AUDIO_RATE * rate)))
+
+
+def segment_audio(audio, sample_rate: int, frames: int, fps: float) -> tuple[bytes, int]:
+    """(the audio track write_mp4 gives a segment of `frames` frames with this audio, as a FLAC-in-MP4
+    file in memory; the segment's frame count). Decoded, it holds the same samples as the
+    segment's own track (the same resampling, FLAC is lossless): the joined track can be made
+    from it before the segment's video is done (concat_mp4's `audio`)."""
+    import io
+
+    import av
+
+    rate = _fps_fraction(fps)
+    stream = _AudioStream(audio, int(sample_rate), AUDIO_RATE)
+    frames = max(int(frames), _frames_for(stream.length, rate))
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        track = _AudioTrack(out, stream.channels, codec="flac")
+        track.push(stream.read(int(round(frames * AUDIO_RATE / rate))))
+        track.finish()
+    return buf.getvalue(), frames
 
 
 def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, preset: str = "veryfast", threads: int = 0):
@@ -447,11 +473,11 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
             yield f.to_ndarray(format="rgb24")
 
 
-def read_audio(path: str | Path, rate: int = AUDIO_RATE) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream as (channels, n) float32 at `rate`."""
+def read_audio(path: str | Path | bytes, rate: int = AUDIO_RATE) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream (of a file, or of a file's bytes) as (channels, n) float32 at `rate`."""
     import av
 
-    with av.open(str(path)) as c:
+    with _open_media(path) as c:
         if not c.streams.audio:
             return np.zeros((1, 0), np.float32), rate
         s = c.streams.audio[0]
@@ -520,6 +546,14 @@ def _moov_before_mdat(path: Path) -> bool:
             f.seek(size - 8, 1)
 
 
+def _open_media(src: str | Path | bytes):
+    import io
+
+    import av
+
+    return av.open(io.BytesIO(src)) if isinstance(src, bytes) else av.open(str(src))
+
+
 # --------------------------------------------------------------------------- concat
 def _video_signature(path: Path):
     import av
@@ -534,7 +568,8 @@ def _video_signature(path: Path):
 
 
 def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | None = None,
-               audio_filter: AudioFilter | None = None, chapters: list[dict] | None = None) -> Path:
+               audio_filter: AudioFilter | None = None, chapters: list[dict] | None = None,
+               audio: tuple[bytes | None, list[int], Fraction] | None = None) -> Path:
     """Join MP4 segments in order into `out` (atomic).
 
     audio_filter(joined) -> mixed blocks: the final mix (music, loudness) before encoding.
@@ -542,14 +577,17 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
     per segment), and may be called more than once; the filter returns the mixed track as an
     iterable of blocks (any sizes; it may change the channel count).
     chapters: PyAV chapter dicts (start, end, time_base, metadata={"title": ...}).
+    audio: (joined_audio(...) made ahead with this audio_filter, the segments' frame counts
+    and the frame rate it was made for): its packets are copied in; when the segments turn
+    out to have other frame counts or rate, the track is made again from the segments.
 
     When all segments share their video codec parameters (same encoder settings, size,
     rate: what write_mp4 makes for one presentation), the H.264 packets are copied as
     they are with shifted timestamps: no video re-encoding. The audio is decoded, cut or
-    padded to each segment's video length and encoded again as one AAC stream: copying
-    AAC packets would carry each segment's encoder priming and end padding into the
-    joined track (a small gap and an A/V drift at every join). Segments that differ in
-    video parameters are decoded and re-encoded instead.
+    padded to each segment's video length and encoded again as one AAC stream
+    (joined_audio): copying AAC packets would carry each segment's encoder priming and end
+    padding into the joined track (a small gap and an A/V drift at every join). Segments
+    that differ in video parameters are decoded and re-encoded instead.
     """
     import av
 
@@ -562,48 +600,87 @@ def concat_mp4(segments: list[str | Path], out: str | Path, *, metadata: dict | 
         return _concat_reencode(segments, out, metadata=metadata, audio_filter=audio_filter, chapters=chapters)
 
     fps = sigs[0][5]
-    channels = _audio_channels(segments)
+    frames = [_video_frames(s) for s in segments]
+    if audio is None or list(audio[1]) != frames or audio[2] != fps:
+        audio = (joined_audio(segments, frames, fps, audio_filter), frames, fps)
+    track = audio[0]
+    with atomic_path(out) as tmp, contextlib.ExitStack() as stack:
+        dst = stack.enter_context(av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)))
+        _set_metadata(dst, metadata)
+        with av.open(str(segments[0])) as first:
+            vs = dst.add_stream_from_template(first.streams.video[0])
+        packets = iter(())
+        if track is not None:
+            src = stack.enter_context(_open_media(track))
+            sa = src.streams.audio[0]
+            as_ = dst.add_stream_from_template(sa)
+            packets = (p for p in src.demux(sa) if p.size)
+        pending = None
+        offset = 0          # in the video stream's time base
+        frames_done = 0
+        for seg in segments:
+            with av.open(str(seg)) as s:
+                sv = s.streams.video[0]
+                tb = sv.time_base
+                step = int(round(1 / (fps * tb)))     # one frame in stream ticks
+                count = 0
+                for pkt in s.demux(sv):
+                    if not pkt.size:
+                        continue   # flush packet
+                    pts = pkt.pts or 0
+                    dts = pkt.dts if pkt.dts is not None else pts
+                    pkt.stream = vs
+                    pkt.pts, pkt.dts, pkt.time_base = pts + offset, dts + offset, tb
+                    dst.mux(pkt)
+                    count += 1
+                offset += count * step
+                frames_done += count
+            # this segment's audio: packets that start before its end (the audio stays interleaved)
+            end = Fraction(frames_done) / fps
+            while pending is not None or (pending := next(packets, None)) is not None:
+                if pending.pts is not None and pending.pts * pending.time_base >= end:
+                    break
+                pending.stream = as_
+                dst.mux(pending)
+                pending = None
+        for pkt in ([pending] if pending is not None else []) + list(packets):
+            pkt.stream = as_
+            dst.mux(pkt)
+        if chapters:
+            dst.set_chapters(chapters)
+    return out
+
+
+def joined_audio(sources: list[str | Path | bytes], frames: list[int], fps: Fraction,
+                 audio_filter: AudioFilter | None = None) -> bytes | None:
+    """The joined audio track of segments with these frame counts, as an AAC-in-MP4 file in
+    memory (None when no segment has audio and there is no filter): each source (a segment,
+    or its segment_audio() made ahead) decoded, cut or padded to its video length, through
+    `audio_filter` (see concat_mp4), encoded once."""
+    import io
+
+    import av
+
+    channels = _audio_channels(sources)
     mixed = None
     if audio_filter is not None:   # the filter sees the whole track (the video, not a scene), in blocks
         from avatar.audio.blocks import Reader
 
-        frames = [_video_frames(s) for s in segments]
-        mixed = Reader(audio_filter(lambda: _joined_audio(segments, channels or 1, frames, fps)), channels or 1)
+        mixed = Reader(audio_filter(lambda: _joined_audio(sources, channels or 1, frames, fps)), channels or 1)
         channels = mixed.channels
-    with atomic_path(out) as tmp:
-        with av.open(str(tmp), "w", format="mp4", options=_container_options(metadata)) as dst:
-            _set_metadata(dst, metadata)
-            with av.open(str(segments[0])) as first:
-                vs = dst.add_stream_from_template(first.streams.video[0])
-            track = _AudioTrack(dst, channels) if channels else None
-            offset = 0          # in the video stream's time base
-            frames_done = 0
-            for seg in segments:
-                with av.open(str(seg)) as src:
-                    sv = src.streams.video[0]
-                    tb = sv.time_base
-                    step = int(round(1 / (fps * tb)))     # one frame in stream ticks
-                    count = 0
-                    for pkt in src.demux(sv):
-                        if not pkt.size:
-                            continue   # flush packet
-                        pts = pkt.pts or 0
-                        dts = pkt.dts if pkt.dts is not None else pts
-                        pkt.stream = vs
-                        pkt.pts, pkt.dts, pkt.time_base = pts + offset, dts + offset, tb
-                        dst.mux(pkt)
-                        count += 1
-                    offset += count * step
-                    frames_done += count
-                if track is not None:   # this segment's audio, cut or padded to its video length
-                    end = int(round(frames_done * AUDIO_RATE / fps))
-                    track.push(_segment_audio(seg, channels, end - track.pushed) if mixed is None
-                               else mixed.take(end - track.pushed))
-            if track is not None:
-                track.finish()
-            if chapters:
-                dst.set_chapters(chapters)
-    return out
+    if not channels:
+        return None
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as dst:
+        track = _AudioTrack(dst, channels)
+        done = 0
+        for src, n in zip(sources, frames):
+            done += n
+            end = int(round(done * AUDIO_RATE / fps))
+            track.push(_segment_audio(src, channels, end - track.pushed) if mixed is None
+                       else mixed.take(end - track.pushed))
+        track.finish()
+    return buf.getvalue()
 
 
 AudioFilter = Callable[[Callable[[], Iterator[np.ndarray]]], Iterable[np.ndarray]]
@@ -616,7 +693,7 @@ def _video_frames(seg: Path) -> int:
         return sum(1 for p in c.demux(video=0) if p.size)
 
 
-def _joined_audio(segments: list[Path], channels: int, frames: list[int], fps: Fraction) -> Iterator[np.ndarray]:
+def _joined_audio(segments: list[Path | bytes], channels: int, frames: list[int], fps: Fraction) -> Iterator[np.ndarray]:
     """Every segment's audio cut or padded to its video length, end to end: (channels, n) blocks at
     AUDIO_RATE, one per segment (decoded as it is reached)."""
     done, pushed = 0, 0
@@ -627,19 +704,17 @@ def _joined_audio(segments: list[Path], channels: int, frames: list[int], fps: F
         pushed = end
 
 
-def _audio_channels(segments: list[Path]) -> int:
+def _audio_channels(segments: list[Path | bytes]) -> int:
     """Channels of the joined track: 0 when no segment has audio, else the most any segment has."""
-    import av
-
     channels = 0
     for seg in segments:
-        with av.open(str(seg)) as c:
+        with _open_media(seg) as c:
             if c.streams.audio:
                 channels = max(channels, c.streams.audio[0].codec_context.channels)
     return channels
 
 
-def _segment_audio(seg: Path, channels: int, n: int) -> np.ndarray:
+def _segment_audio(seg: Path | bytes, channels: int, n: int) -> np.ndarray:
     """A segment's decoded audio (silence if it has none) as (channels, n) at AUDIO_RATE."""
     a = read_audio(seg)[0]
     if a.shape[0] < channels:
