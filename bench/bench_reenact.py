@@ -28,6 +28,8 @@ Runtime: the first --max-frames frames of each clip (default 200, 8 s at 25 fps)
 of each clip (frames 0..n/2), the second half reenacted from its own first frame with them
 ("learned") and without ("ours"); only ~4 s to learn from here (20-60 s is the intended use).
 --ceilings: upper bounds for this renderer, scored on the same frames (mouth and face SSIM/PSNR):
+  ours+in    ours, with the real interior (what the real inner lips enclose) warped into our
+             own inner lips: a perfect interior, our geometry;
   placed     ours, moved so that its lips' centroid is the real one's (placement alone);
   mesh       the warp driven by the real frame's own full MediaPipe mesh instead of the
              motion channels (perfect geometry, at the mesh's resolution);
@@ -115,7 +117,7 @@ def _rendered_with_meshes(r):
         yield stash.pop(), mesh
 
 
-CEILINGS = ("placed", "mesh", "mesh+in")
+CEILINGS = ("ours+in", "placed", "mesh", "mesh+in")
 
 
 def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
@@ -138,11 +140,33 @@ def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray) -> dict
         frame = r.identity.image.copy()
         frame[off[1]:off[1] + face.shape[0], off[0]:off[0] + face.shape[1]] = face
         out[name] = frame
-    inner = np.concatenate([m[list(INNER_UPPER), :2], m[list(INNER_LOWER[::-1]), :2]])
-    hole = np.zeros(real.shape[:2], np.uint8)
-    cv2.fillPoly(hole, [np.round(inner).astype(np.int32)], 1)
-    out["mesh+in"] = np.where(hole[..., None] > 0, real, out["mesh"])
-    return out
+
+    def inner(lips: np.ndarray) -> np.ndarray:   # the inner-lip contour, (20, 2), in one order
+        return np.concatenate([lips[list(INNER_UPPER), :2], lips[list(INNER_LOWER[::-1]), :2]]).astype(np.float32)
+
+    def interior(dst: np.ndarray, img: np.ndarray) -> np.ndarray:
+        """img with the real frame's interior warped from the real inner lips onto contour `dst`
+        (a fan of triangles from the centroid, one affine each)."""
+        src, dst = inner(m), inner(dst)
+        out = img.copy()
+        cs, cd = src.mean(0), dst.mean(0)
+        for k in range(len(src)):
+            a, b = (src[k], src[(k + 1) % len(src)], cs), (dst[k], dst[(k + 1) % len(dst)], cd)
+            mask = np.zeros(real.shape[:2], np.uint8)
+            cv2.fillConvexPoly(mask, np.round(np.array(b)).astype(np.int32), 1)
+            if not mask.any():
+                continue
+            warped = cv2.warpAffine(real, cv2.getAffineTransform(np.float32(a), np.float32(b)), real.shape[1::-1],
+                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            out[mask > 0] = warped[mask > 0]
+        return out
+
+    ours = r.identity.image.copy()
+    face = rig.render(tgt, float(mo.blink[i]), skull, float(mo.tongue[i]) if mo.tongue is not None else 0.0)
+    ours[off[1]:off[1] + face.shape[0], off[0]:off[0] + face.shape[1]] = face
+    out["ours+in"] = interior(tgt[:, :2] + off, ours)
+    out["mesh+in"] = interior(m, out["mesh"])
+    return {name: out[name] for name in CEILINGS}
 
 
 def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn: bool = False,
