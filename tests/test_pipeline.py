@@ -275,3 +275,28 @@ def test_narration_ahead_starts_the_next_scene_and_raises_in_order():
             ahead.take(2)
     finally:
         ahead.close()
+
+
+def test_audio_ahead_gives_up_past_its_memory_budget(tmp_path):
+    """Scene audio is held in memory until the joined track is made: past the budget nothing is
+    made ahead (the join makes the track, as without it), under it the track is made."""
+    from types import SimpleNamespace
+
+    from avatar.build.assemble import AudioAhead
+    from avatar.build.scene import SceneInfo
+    from avatar.video.mp4 import segment_audio
+
+    plans = [SimpleNamespace(key="a"), SimpleNamespace(key="b")]
+    info = SceneInfo(0.4, 10, 22050, "hi", [])
+    track, frames = segment_audio(np.full(8820, 0.1, np.float32), 22050, 10, 25)
+    small = AudioAhead(plans, 25, lambda infos: None)
+    small.add("a", info, track, frames)
+    assert small.result() is None                       # not every scene in yet
+    small.add("b", info, track, frames)
+    made = small.result()
+    assert made is not None and made[1] == [frames, frames] and made[0]
+    tight = AudioAhead(plans, 25, lambda infos: None)
+    tight.MAX_BYTES = len(track) + 1
+    tight.add("a", info, track, frames)
+    tight.add("b", info, track, frames)
+    assert tight.result() is None and not tight.got

@@ -60,7 +60,12 @@ class AudioAhead:
         ahead = AudioAhead(plans, fps, lambda infos: finishing(deck, infos, root)["mix"])
         run(plans, cache, audio=ahead)
         assemble(..., audio=ahead.result())
+
+    The scenes' audio is held in memory until the track is made (FLAC, about 3 MB a minute):
+    past MAX_BYTES (a long video) it gives up, and the join makes the track as before.
     """
+
+    MAX_BYTES = 64 * 2 ** 20
 
     def __init__(self, plans: list, fps: float, mix_for):
         import threading
@@ -71,6 +76,7 @@ class AudioAhead:
         self.lock = threading.Lock()
         self.thread = None
         self.track = None
+        self.held = 0        # bytes of scene audio held; None once given up
 
     def add(self, key: str, info: SceneInfo, source, frames: int | None = None) -> None:
         """A scene's audio: `source` a segment file or segment_audio() bytes, `frames` its video
@@ -80,6 +86,12 @@ class AudioAhead:
         from avatar.build.run import AUDIO_THREAD
 
         with self.lock:
+            if self.held is None:
+                return
+            self.held += len(source) if isinstance(source, bytes) else 0
+            if self.held > self.MAX_BYTES:
+                self.held, self.got = None, {}
+                return
             self.got[key] = (info, source, frames)
             if self.thread is not None or any(k not in self.got for k in self.keys):
                 return
@@ -97,6 +109,7 @@ class AudioAhead:
                                        self.mix_for([info for info, _, _ in rows])), frames, fps)
         except Exception:   # made again by the join, where the same error is raised and reported
             self.track = None
+        self.got = {}
 
     def result(self):
         """(track, frames, fps) for concat_mp4's `audio`, or None (not every scene came in, or it failed)."""
