@@ -309,3 +309,7 @@ def test_prune_removes_stored_identities_by_age_and_size(tmp_path):
     assert sorted(p.name for p in ids.iterdir()) == ["new.lock", "new.npz"]
     assert cache.prune(max_bytes=0) == (0, 1000)
     assert not list(ids.iterdir())
+    cache.voices.mkdir()                                   # prepared voices go the same way
+    (cache.voices / "v.onnx").write_bytes(b"x" * 500)
+    os.utime(cache.voices / "v.onnx", (1e9, 1e9))
+    assert cache.prune(older_than=30 * 86400) == (0, 500) and not list(cache.voices.iterdir())

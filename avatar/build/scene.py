@@ -45,14 +45,15 @@ class SceneInfo:
                    [(str(t), float(s), float(e)) for t, s, e in d["words"]])
 
 
-def scene_narration(deck, scene) -> Speech:
+def scene_narration(deck, scene, voices: Path | None = None) -> Speech:
     """The scene's Speech: its narration, and for a video slide the clip's span and sound.
     Piper runs one thread: a scene's narration is made beside rendering (in a scene worker
     beside the others, or ahead of the next scene in a serial run), where a second thread
-    finds no free core and cost 5-8% more CPU; one count for both keeps them identical."""
+    finds no free core and cost 5-8% more CPU; one count for both keeps them identical.
+    voices: the cache's folder of prepared Piper voices (SceneCache.voices; the same speech)."""
     from avatar.speech.narrate import VoiceCache, base_dir_of, narrate_scene
 
-    speech = narrate_scene(deck, scene, voices=VoiceCache(base_dir_of(deck), threads=1))
+    speech = narrate_scene(deck, scene, voices=VoiceCache(base_dir_of(deck), threads=1, store=voices))
     if scene.slide is not None and scene.slide.layout == "video":
         from avatar.compose.video_slide import scene_speech
 
@@ -70,29 +71,30 @@ def identity_for(spec, store=None):
     return load_identity(spec.photo, face_index=spec.face_index, detector=spec.detector, store=store)
 
 
-def plan_narration(plan: ScenePlan) -> Speech:
+def plan_narration(plan: ScenePlan, voices: Path | None = None) -> Speech:
     """Step 1 alone: the narration of a plan (what execute() synthesises first)."""
     deck = plan.presentation()
-    return scene_narration(deck, deck.scenes[0])
+    return scene_narration(deck, deck.scenes[0], voices)
 
 
 def execute(plan: ScenePlan, segment: Path, progress: Callable[[int], None] | None = None,
             narration: Callable[[], Speech] | None = None, identities=None,
-            on_narration: Callable[[SceneInfo, Speech], None] | None = None) -> SceneInfo:
+            on_narration: Callable[[SceneInfo, Speech], None] | None = None, voices: Path | None = None) -> SceneInfo:
     """Render one scene to `segment` (atomic). AvatarErrors name the scene.
 
     narration: gives this plan's plan_narration(plan) made elsewhere (e.g. synthesised ahead
     in a helper thread while the previous scene rendered); None: synthesised here.
-    identities: an avatar.face.store.IdentityStore (the same output with or without).
+    identities: an avatar.face.store.IdentityStore, voices: a folder of prepared Piper voices
+    (avatar.speech.model_store); the same output with or without either.
     on_narration(info, speech): called once the narration is made, before any frame: the
     SceneInfo that execute() will return, and the Speech whose audio the segment gets."""
     try:
-        return _execute(plan, Path(segment), progress, narration, identities, on_narration)
+        return _execute(plan, Path(segment), progress, narration, identities, on_narration, voices)
     except AvatarError as e:
         raise AvatarError(f"{plan.name}: {e}") from None
 
 
-def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on_narration) -> SceneInfo:
+def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on_narration, voices) -> SceneInfo:
     from avatar.captions import build_cues
     from avatar.compose import SceneComposer, crossfade
     from avatar.motion import make_motion
@@ -104,7 +106,7 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
     deck = plan.presentation()
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
     # 1. narration
-    speech = narration() if narration is not None else scene_narration(deck, scene)
+    speech = narration() if narration is not None else scene_narration(deck, scene, voices)
     n = Motion.frame_count(speech.duration, fps)
     # 2. captions
     text = plain_text(scene.narration)

@@ -20,12 +20,14 @@ def spec_path(path: str | Path, base_dir: Path | None) -> Path:
     return Path(base_dir) / p if not p.is_absolute() and base_dir is not None else p
 
 
-def load_voice(spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0) -> Voice:
+def load_voice(spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0,
+               store: Path | None = None) -> Voice:
     """Resolve the spec's preset and build the voice its engine names.
 
     base_dir: folder that relative paths in the spec are relative to (the script's folder).
     threads: the synthesiser's threads (Piper's onnxruntime; 0: its own choice); 1 where the
     narration runs beside a render that keeps the other cores busy.
+    store: a folder of prepared Piper voices (avatar.speech.model_store), e.g. the cache's.
     """
     from avatar.speech.presets import resolve
 
@@ -33,7 +35,7 @@ def load_voice(spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0) 
     if spec.engine == "piper":
         from avatar.speech.piper_voice import PiperVoice
 
-        return PiperVoice(spec, base_dir, threads=threads)
+        return PiperVoice(spec, base_dir, threads=threads, store=store)
     if spec.engine == "recorded":
         from avatar.speech.recorded import RecordedVoice
 

@@ -25,8 +25,8 @@ DEFAULT_RATE = 22050        # silence-only scenes (join() resamples silence loss
 class VoiceCache:
     """Voices loaded once per distinct VoiceSpec, shared by the scenes that use it."""
 
-    def __init__(self, base_dir: Path | None = None, threads: int = 0):
-        self.base_dir, self.threads = base_dir, threads   # threads: see avatar.speech.load_voice
+    def __init__(self, base_dir: Path | None = None, threads: int = 0, store: Path | None = None):
+        self.base_dir, self.threads, self.store = base_dir, threads, store   # see avatar.speech.load_voice
         self._voices: dict[str, Voice] = {}
 
     def get(self, spec: VoiceSpec) -> Voice:
@@ -34,7 +34,7 @@ class VoiceCache:
 
         key = spec.model_dump_json()
         if key not in self._voices:
-            self._voices[key] = load_voice(spec, self.base_dir, self.threads)
+            self._voices[key] = load_voice(spec, self.base_dir, self.threads, self.store)
         return self._voices[key]
 
 

@@ -99,13 +99,9 @@ def _fixed_noise(model, seed: int = NOISE_SEED, size: int = NOISE_TABLE) -> int:
     return replaced
 
 
-@functools.lru_cache(maxsize=4)
-def load_piper(model_path: str, config_path: str, threads: int = 0):
-    """Load a Piper voice once per model: alignment output added, noise made deterministic."""
+def _patched(model_path: str) -> bytes:
+    """The voice's ONNX graph with the alignment output added and the noise made deterministic."""
     import onnx
-    import onnxruntime
-    from piper import PiperVoice as _Piper
-    from piper.config import PiperConfig
     from piper.patch_voice_with_alignment import add_alignment_output
 
     model = onnx.load(model_path)
@@ -116,6 +112,18 @@ def load_piper(model_path: str, config_path: str, threads: int = 0):
             raise AvatarError(f"Piper model {model_path} has no duration output to align phonemes with ({e})",
                               field="voice.model", hint="give a Piper (VITS) .onnx voice")
     _fixed_noise(model)
+    return model.SerializeToString()
+
+
+@functools.lru_cache(maxsize=4)
+def load_piper(model_path: str, config_path: str, threads: int = 0, store: str | None = None):
+    """Load a Piper voice once per model: alignment output added, noise made deterministic.
+    store: a folder of prepared voices (avatar.speech.model_store; the same samples, a sixth
+    of the loading time once the voice is in it)."""
+    import onnxruntime
+    from piper import PiperVoice as _Piper
+    from piper.config import PiperConfig
+
     with open(config_path, encoding="utf-8") as f:
         config = PiperConfig.from_dict(json.load(f))
     opts = onnxruntime.SessionOptions()
@@ -123,7 +131,12 @@ def load_piper(model_path: str, config_path: str, threads: int = 0):
     # taken from the render running beside the narration
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.intra_op_num_threads = threads   # 0: onnxruntime's choice (the cores)
-    session = onnxruntime.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    if store is not None:
+        from avatar.speech.model_store import VoiceModelStore
+
+        session = VoiceModelStore(store).session(Path(model_path), opts, lambda: _patched(model_path))
+    else:
+        session = onnxruntime.InferenceSession(_patched(model_path), opts, providers=["CPUExecutionProvider"])
     return _Piper(session=session, config=config)
 
 
@@ -137,11 +150,12 @@ class _Token:
 class PiperVoice:
     """A Voice (avatar.types.Voice) speaking with a Piper ONNX model."""
 
-    def __init__(self, spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0):
+    def __init__(self, spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0,
+                 store: Path | None = None):
         self.spec = spec
         model, config = self._paths(spec, base_dir)
         try:
-            self._piper = load_piper(str(model), str(config), threads)
+            self._piper = load_piper(str(model), str(config), threads, None if store is None else str(store))
         except AvatarError:
             raise
         except Exception as e:  # corrupt file, wrong format
