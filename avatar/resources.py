@@ -40,3 +40,14 @@ def default_photo() -> Path:
     import skimage  # light: only locates the package folder
 
     return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
+def package_version(dist: str) -> str:
+    """An installed distribution's version ("-" when it is not installed): part of the keys of
+    what the cache keeps (a new MediaPipe or onnxruntime gets new entries)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "-"

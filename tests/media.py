@@ -24,6 +24,21 @@ def video_md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def spy_concat(monkeypatch) -> list:
+    """Record the `audio` (the joined track made ahead, or None) of every concat_mp4 that
+    assembly runs from now on; the join itself runs as usual."""
+    import avatar.video.mp4 as mp4
+
+    given: list = []
+    concat = mp4.concat_mp4
+
+    def spy(segments, target, **kw):
+        given.append(kw.get("audio"))
+        return concat(segments, target, **kw)
+    monkeypatch.setattr("avatar.video.concat_mp4", spy)
+    return given
+
+
 # --------------------------------------------------------------------------- FFmpeg filters
 BLOCK = 4800   # samples per frame pushed into the graph
 

@@ -226,19 +226,14 @@ def test_the_mix_made_while_scenes_render_equals_the_mix_made_at_the_join(with_m
     """The parallel render mixed (bed, ducking, loudness) and encoded the track before its last
     scene was done; joining the cached scenes again, in one process, mixes at the join: the
     same sound."""
-    import avatar.video.mp4 as mp4
+    from media import spy_concat
+
     from avatar.api import render
     from avatar.video import read_audio
 
     tmp, deck, out, result = with_music
     assert result.rendered == 3
-    given = []
-    concat = mp4.concat_mp4
-
-    def spy(segments, target, **kw):
-        given.append(kw.get("audio"))
-        return concat(segments, target, **kw)
-    monkeypatch.setattr("avatar.video.concat_mp4", spy)
+    given = spy_concat(monkeypatch)
     again = render(deck, tmp / "again.mp4", cache_dir=tmp / "cache", jobs=1)
     assert again.rendered == 0 and given == [None]
     a, b = read_audio(out)[0], read_audio(tmp / "again.mp4")[0]

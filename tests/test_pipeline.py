@@ -212,18 +212,13 @@ def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
 def test_parallel_jobs_match_serial(rendered, monkeypatch):
     """Scene workers also hand each scene's audio over once its narration is made, and the joined
     track is encoded while they render: the join copies it, and the sound is the same."""
-    import avatar.video.mp4 as mp4
+    from media import spy_concat
+
     from avatar.api import render
     from avatar.video import read_audio
 
     deck, out, first, tmp = rendered
-    given = []
-    concat = mp4.concat_mp4
-
-    def spy(segments, target, **kw):
-        given.append(kw.get("audio"))
-        return concat(segments, target, **kw)
-    monkeypatch.setattr("avatar.video.concat_mp4", spy)
+    given = spy_concat(monkeypatch)
     par = render(deck, tmp / "parallel.mp4", cache_dir=tmp / "cache-par", jobs=2)
     assert par.rendered == 2 and par.frames == first.frames
     assert given[0] is not None and sum(given[0][1]) == par.frames   # made ahead, for these segments

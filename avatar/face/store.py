@@ -32,15 +32,6 @@ import numpy as np
 FORMAT = 1
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
-
-
 def _digest(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
@@ -55,7 +46,9 @@ class IdentityStore:
         self.root = Path(root)
 
     def key(self, photo_sha1: str, face_index: int, detector: str) -> str:
-        tool = _version("mediapipe") if detector == "mediapipe" else _version("face-alignment")
+        from avatar.resources import package_version
+
+        tool = package_version("mediapipe" if detector == "mediapipe" else "face-alignment")
         text = f"{FORMAT}|{photo_sha1}|{face_index}|{detector}|{tool}"
         return hashlib.sha1(text.encode()).hexdigest()[:24]
 

@@ -34,15 +34,6 @@ from typing import Callable
 FORMAT = 1
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
-
-
 def _sha256(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -53,9 +44,11 @@ class VoiceModelStore:
         self.root = Path(root)
 
     def key(self, model: Path) -> str:
+        from avatar.resources import package_version
+
         st = model.stat()
-        text = (f"{FORMAT}|{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_version('onnxruntime')}|"
-                f"{_version('piper-tts')}|{platform.machine()}")
+        text = (f"{FORMAT}|{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{package_version('onnxruntime')}|"
+                f"{package_version('piper-tts')}|{platform.machine()}")
         return hashlib.sha1(text.encode()).hexdigest()[:24]
 
     def path(self, key: str) -> Path:
