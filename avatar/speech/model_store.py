@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import threading
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -83,8 +84,6 @@ class VoiceModelStore:
         import onnxruntime
 
         from avatar.files import atomic_path, write_text
-
-        import threading
 
         key = self.key(model)
         stored = self.get(key)
