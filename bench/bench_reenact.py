@@ -120,8 +120,8 @@ def _rendered_with_meshes(r):
 CEILINGS = ("ours+in", "placed", "mesh", "mesh+in")
 
 
-def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
-    """The --ceilings renders of frame i (see the module's docstring)."""
+def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray, ours: np.ndarray) -> dict[str, np.ndarray]:
+    """The --ceilings renders of frame i (see the module's docstring); `ours`: the frame rendered from its motion."""
     import cv2
 
     from avatar.renderers.warp import INNER_LOWER, INNER_UPPER
@@ -161,9 +161,6 @@ def ceiling_frames(r, rig, off, i: int, real: np.ndarray, m: np.ndarray) -> dict
             out[mask > 0] = warped[mask > 0]
         return out
 
-    ours = r.identity.image.copy()
-    face = rig.render(tgt, float(mo.blink[i]), skull, float(mo.tongue[i]) if mo.tongue is not None else 0.0)
-    ours[off[1]:off[1] + face.shape[0], off[0]:off[0] + face.shape[1]] = face
     out["ours+in"] = interior(tgt[:, :2] + off, ours)
     out["mesh+in"] = interior(m, out["mesh"])
     return {name: out[name] for name in CEILINGS}
@@ -231,7 +228,7 @@ def run_clip(path: Path, max_frames: int, step: int, strips: Path | None, learn:
             row[name] = (*scores(real, img, mb), *scores(real, img, fb), lip_error(m, mesh),
                          centred_ssim(real, m, img, mesh, mb))
         if ceilings:
-            for name, img in ceiling_frames(r, rig, off, i, real, np.asarray(m, np.float64)).items():
+            for name, img in ceiling_frames(r, rig, off, i, real, np.asarray(m, np.float64), ren[0][0]).items():
                 row[name] = (*scores(real, img, mb), *scores(real, img, fb), np.nan, np.nan)
         rows.append(row)
         if i in picks:

@@ -4,8 +4,9 @@
     info = cache.get(plan.key)                  # SceneInfo, or None (missing or failed its check)
     cache.put(plan, lambda tmp: execute(plan, tmp))
 
-Layout: ROOT/scenes/KEY.mp4 and ROOT/scenes/KEY.json (ROOT/identities/: avatar.face.store). The sidecar is written after the
-segment, atomically, and records the segment's size and sha256, the plan it was made from
+Layout: ROOT/scenes/KEY.mp4 and ROOT/scenes/KEY.json (beside them ROOT/identities/,
+avatar.face.store, and ROOT/voices/, avatar.speech.model_store). The sidecar is written after
+the segment, atomically, and records the segment's size and sha256, the plan it was made from
 and the scene's facts (duration, word times). A segment whose sidecar is missing, unreadable
 or does not match it (size, sha256), or that fails to open or has another frame count or
 duration than its sidecar records, is discarded and rendered again with a one-line warning.
@@ -163,7 +164,7 @@ class SceneCache:
         """Remove entries (scenes, stored identities and voices) unused for `older_than` seconds, then the least
         recently used ones until the cache is at most `max_bytes`. Returns (scenes removed, bytes freed)."""
         entries = self._entries()
-        groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity
+        groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity; a voice
         kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock"), self.voices: (".onnx", ".sha256")}
         for p, b, t in entries:
             if p.suffix in kinds.get(p.parent, ()) and not p.name.startswith("."):
