@@ -144,7 +144,7 @@ def speak(script: str = typer.Argument(..., help="A script file, or the text to 
     """Narrate a script: OUT.wav, OUT.srt, OUT.vtt and OUT.timings.json."""
     from avatar.api import speak as run
 
-    with ProgressBars() as bars:
+    with ProgressBars(_raise_swallowed_signal) as bars:
         speech = run(script, out, voice=voice, on_progress=bars)
     done(f"wrote {out} ({speech.duration:.1f} s, {len(speech.words)} words) and its .srt, .vtt, .timings.json")
 
@@ -176,7 +176,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
     """Make one talking-head clip from text (or recorded audio) and a photo."""
     from avatar.api import say as run
 
-    with ProgressBars() as bars:
+    with ProgressBars(_raise_swallowed_signal) as bars:
         result = run(text, face=face, out=out, audio=audio, transcript=transcript, voice=voice, fps=fps,
                      transparent=transparent,
                      size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
@@ -190,7 +190,7 @@ def _render(script_or_deck, out: Path, opts: dict) -> None:
     from avatar.api import render as run
 
     opts = {**opts, "jobs": opts["jobs"] or None}
-    with ProgressBars() as bars:
+    with ProgressBars(_raise_swallowed_signal) as bars:
         result = run(script_or_deck, out, on_progress=bars, **opts)
     done(result.summary())
 
@@ -237,7 +237,7 @@ def batch(template: Path = typer.Argument(..., help="YAML template with {{column
     executor = "ray" if use_ray or ray_address else "local"
     opts = {**opts, "jobs": opts["jobs"] or None}
     try:
-        with ProgressBars() as bars:
+        with ProgressBars(_raise_swallowed_signal) as bars:
             result = run(template, rows, out, name=name, optional=optional, check=check, executor=executor,
                          ray_address=ray_address, on_progress=bars, **opts)
     except BatchInvalid as e:
@@ -315,6 +315,17 @@ _SIGNALS: list = []
 _interrupted: list = []   # signal numbers received, then "reported" once the line is printed
 
 
+def _raise_swallowed_signal() -> None:
+    """At every progress event (a frame written, a scene done): a signal received earlier whose
+    Interrupted a library swallowed is raised again, in the main thread. PyAV's error check lets
+    an exception raised inside it go (a signal landing while an audio frame was encoded): the run
+    then went on, wrote its output and still said that none was written."""
+    import threading
+
+    if _interrupted and _interrupted[-1] != "reported" and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_interrupted[0])
+
+
 def _install_signal_handlers() -> dict:
     """Route SIGINT/SIGTERM/SIGHUP to _on_signal; returns the previous handlers."""
     import signal
@@ -351,15 +362,14 @@ def _stop(signum: int) -> None:
 
 def _exit_now_if_helpers_run(code: int) -> None:
     """End at once when a daemon helper is still working (a narration synthesised ahead, in
-    onnxruntime's native code; the joined audio track being encoded ahead, in FFmpeg's): finalising the interpreter under it aborted the process
+    onnxruntime's native code): finalising the interpreter under it aborted the process
     ("terminate called without an active exception", or a segfault) instead of exiting with
     `code`. Everything to clean up is done by now: temporary files are removed, the line printed."""
     import os
     import threading
 
     run = sys.modules.get("avatar.build.run")   # not imported: no render ran, so no such helper
-    helpers = (run.NARRATION_THREAD, run.AUDIO_THREAD) if run else ()
-    if any(t.daemon and t.is_alive() and t.name in helpers for t in threading.enumerate()):
+    if run and any(t.daemon and t.is_alive() and t.name == run.NARRATION_THREAD for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -92,11 +92,14 @@ def done(message: str) -> None:
 
 
 class ProgressBars:
-    """Draws avatar.progress events as rich progress bars (started at the first event; nothing when quiet)."""
+    """Draws avatar.progress events as rich progress bars (started at the first event; nothing when quiet).
+    check(): called first at every event, quiet or not (the command line raises a signal there
+    that a library swallowed)."""
 
-    def __init__(self):
+    def __init__(self, check=None):
         self.progress = None
         self.tasks: dict[str, int] = {}
+        self.check = check
 
     def __enter__(self):
         return self
@@ -114,6 +117,8 @@ class ProgressBars:
         self.progress.__enter__()
 
     def __call__(self, event) -> None:
+        if self.check is not None:
+            self.check()
         if _quiet():
             return
         if self.progress is None:

@@ -338,6 +338,65 @@ def test_sigterm_during_render_leaves_nothing(tmp_path, jobs):
     assert not out.exists() and not _temps(cache, out.parent)
 
 
+def test_a_signal_a_library_swallows_still_stops_the_command(tmp_path, capsys, monkeypatch):
+    """PyAV's error check can swallow the Interrupted a signal raises while an audio frame is
+    encoded: the clip went on to the end, was written, and the command still said that no new
+    output was written. The next progress event raises it again: nothing is written."""
+    import avatar.video.mp4 as mp4
+
+    encode = mp4._AudioTrack._encode
+    swallowed = []
+
+    def swallowing(self, block):
+        if not swallowed:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)   # the handler raises in here ...
+                time.sleep(5)
+            except KeyboardInterrupt:
+                swallowed.append(True)                 # ... and a library lets it go
+        return encode(self, block)
+    monkeypatch.setattr(mp4._AudioTrack, "_encode", swallowing)
+    out = tmp_path / "hi.mp4"
+    code, err = _cli(["say", "Hello there, this is long enough for a few frames.", "-o", out, "-q"], capsys)
+    assert swallowed and code == 128 + signal.SIGTERM, err
+    assert err.strip() == "interrupted (SIGTERM): no new output was written" and not out.exists()
+    assert not _temps(tmp_path)
+
+
+WORKER_SIGNAL = """
+import os, signal, sys, time
+import avatar.build.run as run
+from avatar.api import plan
+
+def converted(*args, **kwargs):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)   # lands while a library is busy, e.g. importing onnxruntime
+        time.sleep(5)
+    except BaseException:
+        raise ImportError("initialization failed") from None   # what an extension module's init gives
+run.execute = converted
+signal.signal(signal.SIGTERM, run._on_signal)
+p = plan(sys.argv[1])[0]
+try:
+    run.render_plan(p.to_json(), sys.argv[2])
+except Exception as e:   # the pool hands the error to the parent and takes the next scene
+    print("took the next scene after", type(e).__name__)
+"""
+
+
+def test_a_worker_signalled_ends_even_when_a_library_turns_the_signal_into_another_error(tmp_path):
+    """A scene worker's signal that some library turns into its own error (onnxruntime's import:
+    'initialization failed') still ends the worker once its scene has unwound: it went on with the
+    next queued scene, so the render's SIGTERM waited 10 s for it and then killed it mid-scene,
+    leaving its temporary segment behind."""
+    deck = tmp_path / "d.yaml"
+    deck.write_text(DECK)
+    p = subprocess.run([sys.executable, "-c", WORKER_SIGNAL, str(deck), str(tmp_path / "cache")], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert p.returncode == 128 + signal.SIGTERM and "took the next scene" not in p.stdout, (p.returncode, p.stdout, p.stderr)
+    assert not _temps(tmp_path / "cache")
+
+
 def test_sigterm_while_the_next_narration_is_synthesised_exits_cleanly(tmp_path):
     """Serial renders synthesise the next scene's narration in a helper thread: a signal that lands
     while it runs ends the run with 143 and the usual line (finalising the interpreter under it

@@ -83,8 +83,6 @@ class AudioAhead:
         frames (None: counted in the segment)."""
         import threading
 
-        from avatar.build.run import AUDIO_THREAD
-
         with self.lock:
             if self.held is None:
                 return
@@ -95,7 +93,10 @@ class AudioAhead:
             self.got[key] = (info, source, frames)
             if self.thread is not None or any(k not in self.got for k in self.keys):
                 return
-            self.thread = threading.Thread(target=self._make, name=AUDIO_THREAD, daemon=True)
+            # a daemon: an interrupted render does not wait for it (FFmpeg's encoder, unlike
+            # onnxruntime, lets the interpreter finalise under it: avatar.cli ends normally, and
+            # the scene workers are stopped and clean up first)
+            self.thread = threading.Thread(target=self._make, name="avatar-audio", daemon=True)
         self.thread.start()
 
     def _make(self) -> None:

@@ -68,7 +68,6 @@ def pending(plans: list[ScenePlan], cache: SceneCache, use_cache: bool = True
 
 
 NARRATION_THREAD = "avatar-narration"   # NarrationAhead's helper (avatar.cli ends at once while it runs)
-AUDIO_THREAD = "avatar-audio"           # AudioAhead's (avatar.build.assemble), the same
 
 
 class NarrationAhead:
@@ -135,23 +134,30 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
     plan = ScenePlan.from_json(plan_json)
     cache = SceneCache(cache_root)
     _busy.append(plan.key)
-    publish = None
-    if _audio_out:
-        from avatar.video.mp4 import segment_audio
-
-        def publish(info: SceneInfo, speech) -> None:
-            track, frames = segment_audio(speech.audio, speech.sample_rate, info.frames, plan.presentation().fps)
-            _audio_out[0].put((plan.key, info.to_dict(), track, frames))
-    try:
+    try:   # from here on a signal unwinds into the except below (an import takes time: it is inside)
+        publish = _publisher(plan) if _audio_out else None
         return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities,
                                                    on_narration=publish, voices=cache.voices)).to_dict()
     except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
         os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
     finally:
         _busy.clear()
+        if _signalled:   # a library turned the signal into its own error (an extension module that
+            os._exit(128 + _signalled[0])   # was being imported: "initialization failed"): end all the same
+
+
+def _publisher(plan: ScenePlan):
+    """execute()'s on_narration in a worker: the scene's audio track onto worker_pool's queue."""
+    from avatar.video.mp4 import segment_audio
+
+    def publish(info: SceneInfo, speech) -> None:
+        track, frames = segment_audio(speech.audio, speech.sample_rate, info.frames, plan.presentation().fps)
+        _audio_out[0].put((plan.key, info.to_dict(), track, frames))
+    return publish
 
 
 _busy: list[str] = []   # in a worker: the scene it is rendering now
+_signalled: list[int] = []   # in a worker: the signals received (it ends after unwinding its scene)
 _audio_out: list = []   # in a worker: the queue for the scenes' audio (worker_pool's `audio`), if any
 
 
@@ -161,6 +167,7 @@ def _on_signal(signum, frame) -> None:
 
     if not _busy:
         os._exit(128 + signum)
+    _signalled.append(signum)
     raise Interrupted(signum)
 
 
