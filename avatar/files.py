@@ -184,3 +184,29 @@ def write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def file_turn(lock: str | Path) -> Iterator[None]:
+    """Hold an flock on the file `lock` (made if missing): processes that prepare the same thing
+    at once take turns, so one prepares it and the others then read what it stored. The lock
+    goes with its holder, even one killed outright. A no-op where there is no flock (no fcntl)
+    or the folder cannot be written: then nobody waits, and they may prepare it side by side."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = Path(lock)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock, "a")
+    except OSError:
+        yield
+        return
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield

@@ -307,7 +307,58 @@ def test_prepared_voice_store_gives_the_same_speech_and_checks_itself(tmp_path, 
     entry.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="failed its check"):
         assert VoiceModelStore(store).get(entry.stem) is None
-    assert not list(store.iterdir())                 # the graph and its digest are gone
+    assert not list(store.glob("*.onnx")) + list(store.glob("*.sha256"))   # the graph and its digest are gone
     key = VoiceModelStore(store).key(mine)
     os.utime(mine, ns=(0, 10**9))
     assert VoiceModelStore(store).key(mine) != key
+
+
+def test_processes_preparing_one_voice_at_once_take_turns(tmp_path):
+    """Two processes that load the same voice into an empty store at once: one prepares it,
+    the other waits for it on the store's lock and loads what was stored (never both)."""
+    import subprocess
+    import sys
+
+    store, log = tmp_path / "voices", tmp_path / "prepared.log"
+    code = (
+        "import sys, avatar.speech.piper_voice as P\n"
+        "from avatar.script.models import VoiceSpec\n"
+        "from avatar.speech import load_voice\n"
+        "real = P._patched\n"
+        "def counted(path):\n"
+        f"    open({str(log)!r}, 'a').write('x')\n"
+        "    return real(path)\n"
+        "P._patched = counted\n"
+        f"v = load_voice(VoiceSpec(), threads=1, store={str(store)!r})\n"
+        "print(len(v.synthesize('Taking turns.').audio))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert log.read_text() == "x"                    # prepared once
+    assert outs[0] == outs[1] and int(outs[0]) > 0
+    assert len(list(store.glob("*.onnx"))) == 1
+
+
+def test_a_parallel_render_prepares_each_voice_once_in_its_own_process(tmp_path, monkeypatch):
+    """prepare_voices() stores the voices the plans speak with (each once), so that the scene
+    workers load them from the store; a silent plan needs none."""
+    from avatar.build.plan import plan
+    from avatar.build.run import prepare_voices
+    from avatar.script.models import Presentation, Scene
+
+    store = tmp_path / "voices"
+    silent = Presentation(scenes=[Scene(narration="[pause 1s]"), Scene(duration=2.0)], source=str(tmp_path / "t.yaml"))
+    prepare_voices(plan(silent), store)
+    assert not list(store.glob("*.onnx"))
+    deck = Presentation(scenes=[Scene(narration="One."), Scene(narration="Two."), Scene(narration="[pause 1s]")],
+                        source=str(tmp_path / "t.yaml"))
+    import avatar.speech.piper_voice as P
+    calls = []
+    real = P._patched
+    monkeypatch.setattr(P, "_patched", lambda path: calls.append(path) or real(path))
+    prepare_voices(plan(deck), store)
+    assert len(calls) == 1 and len(list(store.glob("*.onnx"))) == 1
+    monkeypatch.setattr(P, "_patched", lambda path: pytest.fail("prepared again"))
+    prepare_voices(plan(deck), store)                # already there: nothing to do
+    P.load_piper.cache_clear()
+    load_voice(VoiceSpec(), threads=1, store=store).synthesize("One.")   # a worker: loaded, not prepared

@@ -165,7 +165,7 @@ class SceneCache:
         recently used ones until the cache is at most `max_bytes`. Returns (scenes removed, bytes freed)."""
         entries = self._entries()
         groups: dict[tuple[Path, str], list] = {}   # a scene's segment + sidecar; a stored identity; a voice
-        kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock"), self.voices: (".onnx", ".sha256")}
+        kinds = {self.dir: (".mp4", ".json"), self.identities.root: (".npz", ".lock"), self.voices: (".onnx", ".sha256", ".lock")}
         for p, b, t in entries:
             if p.suffix in kinds.get(p.parent, ()) and not p.name.startswith("."):
                 groups.setdefault((p.parent, p.stem), []).append((p, b, t))

@@ -2,7 +2,7 @@
 
     info = execute(plan, segment_path)       # writes the H.264/FLAC segment, returns its facts
 
-The steps, in order:
+The steps (the presenter comes first, then the rest in order):
  1. narration    the scene's Speech (voice from the plan: preset and lexicon already applied)
  2. captions     cues from the word times (burned in when captions.burn)
  3. presenter    the Identity from the photo (none when the layout shows no presenter)
@@ -105,6 +105,10 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
 
     deck = plan.presentation()
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
+    # 3. presenter first: where the photo is measured (once per cache), that overlaps the voice's
+    # preparation by the main process of a parallel render (avatar.build.run), which the
+    # narration may wait for
+    identity = identity_for(av, identities)
     # 1. narration
     speech = narration() if narration is not None else scene_narration(deck, scene, voices)
     n = Motion.frame_count(speech.duration, fps)
@@ -114,8 +118,6 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
     info = SceneInfo(n / fps, n, speech.sample_rate, text, [(w.text, w.start, w.end) for w in speech.words])
     if on_narration is not None:
         on_narration(info, speech)
-    # 3. presenter
-    identity = identity_for(av, identities)
     composer = SceneComposer(deck, scene, identity, theme=theme_from_json(plan.theme), name=plan.name)
     crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full the whole photo
     face_frames = None

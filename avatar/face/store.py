@@ -25,7 +25,7 @@ import os
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -99,27 +99,11 @@ class IdentityStore:
             warnings.warn(f"could not store the identity in {self.root} ({e.strerror or e}); continuing",
                           stacklevel=3)
 
-    @contextlib.contextmanager
-    def turn(self, key: str) -> Iterator[None]:
-        """Hold KEY's lock (an flock; released when the holder ends, even killed); no-op where
-        there is none (no fcntl, or a folder that cannot be written)."""
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            f = open(self.root / f"{key}.lock", "a")
-        except OSError:
-            yield
-            return
-        with f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX)
-            except OSError:
-                pass
-            yield
+    def turn(self, key: str):
+        """Hold KEY's lock (avatar.files.file_turn on ROOT/KEY.lock)."""
+        from avatar.files import file_turn
+
+        return file_turn(self.root / f"{key}.lock")
 
     def get_or_build(self, key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         found = self.get(key)

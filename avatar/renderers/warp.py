@@ -10,6 +10,7 @@ inner lips, and the region pasted back (or the face box returned with crop=True)
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -137,6 +138,11 @@ class FaceRig:
                    blink_basis=bases["blink"], brow_basis=bases["brow"], pivot=pivot,
                    rest_open=rest_open, eye=eye, depth=depth, active=active, step=step, style=mouth_style(image, lm, rest_open))
 
+    @functools.cached_property
+    def _source_triangles(self) -> np.ndarray:
+        """(K, 3, 2) the triangles on the photo (the same every frame)."""
+        return self.points[self.tris]
+
     # ------------------------------------------------------------------ per frame
     def target(self, mouth: np.ndarray, head: np.ndarray, blink: float, brow: float,
                shift: np.ndarray | None = None, zoom: float | None = None) -> np.ndarray:
@@ -176,10 +182,10 @@ class FaceRig:
         dst = self.points.copy()
         dst[:N_MESH] = tgt[:N_MESH, :2]
         tri_pts = dst[self.tris]                                     # (K, 3, 2) target triangles
-        A = _affines(self.points[self.tris], tri_pts)               # (K+1, 2, 3), last = identity
+        A = _affines(self._source_triangles, tri_pts)               # (K+1, 2, 3), last = identity
         area = _tri_area(tri_pts) * np.sign(self.tri_area)          # < 0: folded over
         keep = area > np.maximum(0.05, 0.12 * np.abs(self.tri_area))
-        lo, hi = tri_pts.min(1), tri_pts.max(1)
+        lo, hi = _corners_min(tri_pts), _corners_max(tri_pts)
         # coarse samples: one extra sample around the region so upsampling never clamps inside it
         ox, oy = ax0 - g, ay0 - g
         gw, gh = -(-(ax1 - ax0) // g) + 2, -(-(ay1 - ay0) // g) + 2
@@ -254,6 +260,17 @@ def _affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return A.astype(np.float32)
 
 
+def _corners_min(t: np.ndarray) -> np.ndarray:
+    """(K, 2) the smallest x and y of (K, 3, 2) triangles: t.min(1), a quarter of its time
+    (numpy's reduction over a short middle axis is slow; the result is the same)."""
+    return np.minimum(np.minimum(t[:, 0], t[:, 1]), t[:, 2])
+
+
+def _corners_max(t: np.ndarray) -> np.ndarray:
+    """(K, 2) the largest x and y of (K, 3, 2) triangles: t.max(1)."""
+    return np.maximum(np.maximum(t[:, 0], t[:, 1]), t[:, 2])
+
+
 def _tri_area(t: np.ndarray) -> np.ndarray:
     """Signed areas of (K, 3, 2) triangles."""
     e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
@@ -279,8 +296,8 @@ def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, fl
     h, w = shape
     idx = np.nonzero(keep)[0]
     q = (tri_pts[idx].astype(np.float64) - np.asarray(offset, float) + 0.5) / step - 0.5   # (K, 3, 2)
-    lo = np.maximum(np.ceil(q.min(1) - 1e-9), 0).astype(np.int64)
-    hi = np.minimum(np.floor(q.max(1) + 1e-9), [w - 1, h - 1]).astype(np.int64)
+    lo = np.maximum(np.ceil(_corners_min(q) - 1e-9), 0).astype(np.int64)
+    hi = np.minimum(np.floor(_corners_max(q) + 1e-9), [w - 1, h - 1]).astype(np.int64)
     nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
     count = np.maximum(nx, 0) * np.maximum(ny, 0)
     big = count > SMALL_TRIANGLE
@@ -293,9 +310,11 @@ def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, fl
     if len(idx):
         k = np.repeat(np.arange(len(idx)), count)                         # which triangle each sample tests
         local = np.arange(len(k)) - np.repeat(np.cumsum(count) - count, count)
-        x = lo[k, 0] + local % nx[k]
-        y = lo[k, 1] + local // nx[k]
-        a, b, c = q[k, 0], q[k, 1], q[k, 2]
+        row, col = np.divmod(local, nx[k])
+        lok = lo[k]
+        x, y = lok[:, 0] + col, lok[:, 1] + row
+        qk = q[k]                                                        # one gather for the three corners
+        a, b, c = qk[:, 0], qk[:, 1], qk[:, 2]
         side = np.sign((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
         inside = np.ones(len(k), bool)
         for p0, p1 in ((a, b), (b, c), (c, a)):
@@ -313,9 +332,10 @@ def _raster(tri_pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, fl
 
 def _apply(A: np.ndarray, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     a = A[np.where(ids >= 0, ids, len(A) - 1)]                      # (..., 2, 3)
-    mx = a[..., 0, 0] * x + a[..., 0, 1] * y + a[..., 0, 2]
-    my = a[..., 1, 0] * x + a[..., 1, 1] * y + a[..., 1, 2]
-    return np.stack([mx, my], axis=-1).astype(np.float32)
+    out = np.empty(ids.shape + (2,), np.float32)
+    out[..., 0] = a[..., 0, 0] * x + a[..., 0, 1] * y + a[..., 0, 2]
+    out[..., 1] = a[..., 1, 0] * x + a[..., 1, 1] * y + a[..., 1, 2]
+    return out
 
 
 def _jaw_weight(lm: np.ndarray, v: np.ndarray, eye: float) -> np.ndarray:

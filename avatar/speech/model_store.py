@@ -15,8 +15,10 @@ Layout: ROOT/KEY.onnx (the optimised graph, as onnxruntime wrote it) and ROOT/KE
 (its digest, written first), KEY from the model file's path, size and modification time,
 onnxruntime's and piper's versions, the machine type and FORMAT (a replaced model file gets
 a new key). A graph whose digest is missing or differs is removed with a warning and
-prepared again. Both files are renamed into place whole; two workers preparing the same
-voice at once both write it, the last rename wins (no lock: neither waits for the other). Only the main thread writes:
+prepared again. Both files are renamed into place whole; processes preparing the same voice
+at once take turns on an flock of ROOT/KEY.lock: one prepares it, the others then load what it
+stored (a parallel render's main process prepares the voices while its workers measure the
+photo: avatar.build.run). Only the main thread writes:
 a helper thread can be abandoned at exit (avatar.cli ends at once while one runs), which
 would leave its temporary file behind; helpers read the store.
 onnxruntime reads the stored graph from its file (no copy of it in Python's memory).
@@ -83,7 +85,7 @@ class VoiceModelStore:
         (onnxruntime writes the optimised graph straight into the store's temporary file)."""
         import onnxruntime
 
-        from avatar.files import atomic_path, write_text
+        from avatar.files import file_turn
 
         key = self.key(model)
         stored = self.get(key)
@@ -91,6 +93,17 @@ class VoiceModelStore:
             return onnxruntime.InferenceSession(str(stored), options, providers=["CPUExecutionProvider"])
         if threading.current_thread() is not threading.main_thread():
             return onnxruntime.InferenceSession(prepare(), options, providers=["CPUExecutionProvider"])
+        with file_turn(self.root / f"{key}.lock"):   # one process prepares it, the others wait and read it
+            stored = self.get(key)
+            if stored is not None:
+                return onnxruntime.InferenceSession(str(stored), options, providers=["CPUExecutionProvider"])
+            return self._prepare(key, options, prepare)
+
+    def _prepare(self, key: str, options, prepare: Callable[[], bytes]):
+        import onnxruntime
+
+        from avatar.files import atomic_path, write_text
+
         level = options.graph_optimization_level
         session = None
         try:
@@ -109,7 +122,7 @@ class VoiceModelStore:
         except _NotWritten:
             pass
         except OSError as e:   # a store that cannot be written only costs time
-            warnings.warn(f"could not store the voice in {self.root} ({e.strerror or e}); continuing", stacklevel=3)
+            warnings.warn(f"could not store the voice in {self.root} ({e.strerror or e}); continuing", stacklevel=4)
         if session is None:
             session = onnxruntime.InferenceSession(prepare(), options, providers=["CPUExecutionProvider"])
         return session
