@@ -362,3 +362,17 @@ def test_a_parallel_render_prepares_each_voice_once_in_its_own_process(tmp_path,
     prepare_voices(plan(deck), store)                # already there: nothing to do
     P.load_piper.cache_clear()
     load_voice(VoiceSpec(), threads=1, store=store).synthesize("One.")   # a worker: loaded, not prepared
+
+
+def test_a_voice_that_cannot_be_prepared_names_the_scene_and_the_file(tmp_path):
+    from avatar.build.plan import plan
+    from avatar.build.run import prepare_voices
+    from avatar.script.models import Presentation, Scene
+
+    (tmp_path / "bad.onnx").write_bytes(b"not an onnx model")
+    (tmp_path / "bad.onnx.json").write_text("{}")
+    deck = Presentation(scenes=[Scene(narration="[pause 1s]"), Scene(narration="Hello.")],
+                        voice=VoiceSpec(model="bad.onnx"), source=str(tmp_path / "t.yaml"))
+    with pytest.raises(AvatarError, match=r"scene 2: .*cannot load Piper voice .*bad\.onnx"):
+        prepare_voices(plan(deck), tmp_path / "voices")
+    assert not list((tmp_path / "voices").glob("*.onnx"))

@@ -271,7 +271,8 @@ def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
     prepared voices (avatar.speech.model_store), so the scene workers each load them from it
     instead of each preparing them (Piper: about 0.9 s of CPU per worker). The workers that
     get there first wait on the store's lock meanwhile. A plan whose narration is silent or
-    does not parse needs no voice here (its worker reports the error)."""
+    does not parse needs no voice here (its worker reports the error). A voice that cannot be
+    loaded fails here, naming the first scene that speaks with it."""
     from avatar.speech import markup, prepare_voice
     from avatar.speech.narrate import base_dir_of
 
@@ -287,7 +288,10 @@ def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
         key = (spec.model_dump_json(), base)
         if spoken and key not in seen:
             seen.add(key)
-            prepare_voice(spec, base, store)
+            try:
+                prepare_voice(spec, base, store)
+            except AvatarError as e:   # named like a worker's error (avatar.build.scene.execute)
+                raise AvatarError(f"{plan.name}: {e}") from None
 
 
 def _estimated_seconds(plan: ScenePlan) -> float:
