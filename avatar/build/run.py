@@ -146,6 +146,21 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
             os._exit(128 + _signalled[0])   # was being imported: "initialization failed"): end all the same
 
 
+def prepare_plan_voices(plan_jsons: list[str], cache_root: str) -> None:
+    """Worker entry point: prepare_voices() for these plans (JSON) into the cache's store, in a
+    scene worker's main thread, so the other workers load the voices instead of preparing them
+    too; this worker keeps them loaded for its own scenes. Signals as in render_plan()."""
+    _busy.append("voices")
+    try:
+        prepare_voices([ScenePlan.from_json(j) for j in plan_jsons], SceneCache(cache_root).voices)
+    except KeyboardInterrupt as e:
+        os._exit(getattr(e, "exit_code", 130))
+    finally:
+        _busy.clear()
+        if _signalled:
+            os._exit(128 + _signalled[0])
+
+
 def _publisher(plan: ScenePlan):
     """execute()'s on_narration in a worker: the scene's audio track onto worker_pool's queue."""
     from avatar.video.mp4 import segment_audio
@@ -267,14 +282,16 @@ def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
 
 
 def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
-    """Prepare, in this process, the voices that the plans' narrations need into the store of
-    prepared voices (avatar.speech.model_store), so the scene workers each load them from it
-    instead of each preparing them (Piper: about 0.9 s of CPU per worker). The workers that
-    get there first wait on the store's lock meanwhile. A plan whose narration is silent or
-    does not parse needs no voice here (its worker reports the error). A voice that cannot be
-    loaded fails here, naming the first scene that speaks with it."""
-    from avatar.speech import markup, prepare_voice
+    """Load, in this process, the voices that the plans' narrations need, preparing them into the
+    store of prepared voices (avatar.speech.model_store) where they are not there yet, so the
+    other scene workers load them from it instead of each preparing them (Piper: about 0.9 s
+    of CPU per worker); those that get there first wait on the store's lock meanwhile. The
+    voices stay loaded here (narration's own cache), as a scene's narration loads them. A plan
+    whose narration is silent or does not parse needs none (its scene reports the error). A
+    voice that cannot be loaded fails here, naming the first scene that speaks with it."""
+    from avatar.speech import load_voice, markup
     from avatar.speech.narrate import base_dir_of
+    from avatar.speech.presets import resolve
 
     seen = set()
     for plan in plans:
@@ -286,10 +303,10 @@ def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
             continue
         spec, base = deck.voice_for(scene), base_dir_of(deck)
         key = (spec.model_dump_json(), base)
-        if spoken and key not in seen:
+        if spoken and key not in seen and resolve(spec, base).engine == "piper":   # only Piper's are stored
             seen.add(key)
             try:
-                prepare_voice(spec, base, store)
+                load_voice(spec, base, threads=1, store=store)   # as scene_narration() loads it
             except AvatarError as e:   # named like a worker's error (avatar.build.scene.execute)
                 raise AvatarError(f"{plan.name}: {e}") from None
 
@@ -323,12 +340,16 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
         with _audio_reader(queue, audio), worker_pool(workers, queue) as ex:
             # longest first: the last scene to start is a short one, so the workers finish together
             order = sorted(todo.items(), key=lambda kp: -_estimated_seconds(kp[1]))
-            futs = {ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in order}
+            # first the voices, once (the worker that takes it keeps them loaded), then the scenes,
+            # whose first steps (the photo measured) overlap it: they wait for a voice being prepared
+            futs = {ex.submit(prepare_plan_voices, [p.to_json() for p in todo.values()], str(cache.root)): None}
+            futs.update({ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in order})
             try:
-                prepare_voices(list(todo.values()), cache.voices)   # while the workers start and measure the photo
                 for f in as_completed(futs):
-                    done[futs[f]] = SceneInfo.from_dict(f.result())
-                    report(on_progress, "scenes", len(done), total, cached)
+                    result = f.result()
+                    if futs[f] is not None:
+                        done[futs[f]] = SceneInfo.from_dict(result)
+                        report(on_progress, "scenes", len(done), total, cached)
             except BrokenProcessPool:
                 raise AvatarError("a scene worker process ended abruptly (killed, or out of memory)",
                                   hint="finished scenes are cached: run again, with fewer --jobs if memory "

@@ -106,7 +106,7 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
     deck = plan.presentation()
     scene, av, fps = deck.scenes[0], deck.avatar, deck.fps
     # 3. presenter first: where the photo is measured (once per cache), that overlaps the voice's
-    # preparation by the main process of a parallel render (avatar.build.run), which the
+    # preparation by another worker of a parallel render (avatar.build.run), which the
     # narration may wait for
     identity = identity_for(av, identities)
     # 1. narration

@@ -47,16 +47,4 @@ def load_voice(spec: VoiceSpec, base_dir: Path | None = None, threads: int = 0,
     raise ValueError(f"unknown voice engine {spec.engine!r}")  # unreachable: VoiceSpec validates it
 
 
-def prepare_voice(spec: VoiceSpec, base_dir: Path | None, store: Path) -> None:
-    """Prepare the spec's voice in `store` (avatar.speech.model_store) without loading it for use:
-    only Piper voices are prepared; other engines have nothing to store."""
-    from avatar.speech.presets import resolve
-
-    spec = resolve(spec, base_dir)
-    if spec.engine == "piper":
-        from avatar.speech import piper_voice
-
-        piper_voice.prepare_voice(spec, base_dir, store)
-
-
-__all__ = ["load_voice", "prepare_voice", "spec_path"]
+__all__ = ["load_voice", "spec_path"]

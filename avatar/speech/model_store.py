@@ -17,8 +17,8 @@ onnxruntime's and piper's versions, the machine type and FORMAT (a replaced mode
 a new key). A graph whose digest is missing or differs is removed with a warning and
 prepared again. Both files are renamed into place whole; processes preparing the same voice
 at once take turns on an flock of ROOT/KEY.lock: one prepares it, the others then load what it
-stored (a parallel render's main process prepares the voices while its workers measure the
-photo: avatar.build.run). Only the main thread writes:
+stored (in a parallel render one scene worker prepares the voices while the others measure
+the photo: avatar.build.run). Only the main thread writes:
 a helper thread can be abandoned at exit (avatar.cli ends at once while one runs), which
 would leave its temporary file behind; helpers read the store.
 onnxruntime reads the stored graph from its file (no copy of it in Python's memory).

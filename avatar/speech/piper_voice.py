@@ -126,7 +126,11 @@ def load_piper(model_path: str, config_path: str, threads: int = 0, store: str |
 
     with open(config_path, encoding="utf-8") as f:
         config = PiperConfig.from_dict(json.load(f))
-    opts = _options(threads)
+    opts = onnxruntime.SessionOptions()
+    # idle pool threads sleep instead of spinning: same samples, a third less CPU, and no core
+    # taken from the render running beside the narration
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.intra_op_num_threads = threads   # 0: onnxruntime's choice (the cores)
     if store is not None:
         from avatar.speech.model_store import VoiceModelStore
 
@@ -134,32 +138,6 @@ def load_piper(model_path: str, config_path: str, threads: int = 0, store: str |
     else:
         session = onnxruntime.InferenceSession(_patched(model_path), opts, providers=["CPUExecutionProvider"])
     return _Piper(session=session, config=config)
-
-
-def _options(threads: int):
-    import onnxruntime
-
-    opts = onnxruntime.SessionOptions()
-    # idle pool threads sleep instead of spinning: same samples, a third less CPU, and no core
-    # taken from the render running beside the narration
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.intra_op_num_threads = threads   # 0: onnxruntime's choice (the cores)
-    return opts
-
-
-def prepare_voice(spec: VoiceSpec, base_dir: Path | None, store: Path) -> None:
-    """Put the spec's Piper voice into the store of prepared voices (if it is not there yet),
-    without keeping it loaded: a parallel render's main process does this while its scene
-    workers start, so they load it from the store instead of each preparing it."""
-    from avatar.speech.model_store import VoiceModelStore
-
-    model, _ = PiperVoice._paths(spec, base_dir)
-    try:
-        VoiceModelStore(store).session(model, _options(1), lambda: _patched(str(model)))
-    except AvatarError:
-        raise
-    except Exception as e:  # corrupt file, wrong format: PiperVoice's own message
-        raise AvatarError(f"cannot load Piper voice {model}: {e}", field="voice.model") from e
 
 
 @dataclass(frozen=True)
