@@ -466,3 +466,27 @@ def test_worker_warnings_are_one_line(tmp_path, astronaut_path):
     lines = [line for line in err.splitlines() if line.strip()]
     assert any("failed its check" in line for line in lines), err
     assert all(line.startswith("warning: ") for line in lines), err
+
+
+def test_a_signal_landing_inside_an_import_is_raised_after_it(tmp_path, monkeypatch):
+    """An extension module's import prints the traceback of an exception raised inside it (numpy's
+    import_array): the command line's handler does not raise there; it sends the signal again
+    50 ms later, and raises it where no import is running."""
+    import importlib
+    import threading
+
+    import avatar.cli as cli
+    from avatar.errors import Interrupted
+
+    sent = threading.Event()
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.set() if (pid, sig) == (os.getpid(), signal.SIGTERM) else None)
+    monkeypatch.setattr(cli, "_interrupted", [])
+    (tmp_path / "slow_extension_like.py").write_text(
+        "import signal, sys, avatar.cli\navatar.cli._on_signal(signal.SIGTERM, sys._getframe())\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("slow_extension_like")      # the handler ran inside this import
+    assert mod.DONE and not cli._interrupted
+    assert sent.wait(2)                                       # sent again, once the import was over
+    with pytest.raises(Interrupted):
+        cli._on_signal(signal.SIGTERM, sys._getframe())       # outside any import: raised
+    assert cli._interrupted == [signal.SIGTERM]
