@@ -303,12 +303,14 @@ def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
             continue
         spec, base = deck.voice_for(scene), base_dir_of(deck)
         key = (spec.model_dump_json(), base)
-        if spoken and key not in seen and resolve(spec, base).engine == "piper":   # only Piper's are stored
-            seen.add(key)
-            try:
+        if not spoken or key in seen:
+            continue
+        seen.add(key)
+        try:
+            if resolve(spec, base).engine == "piper":   # only Piper's voices are stored
                 load_voice(spec, base, threads=1, store=store)   # as scene_narration() loads it
-            except AvatarError as e:   # named like a worker's error (avatar.build.scene.execute)
-                raise AvatarError(f"{plan.name}: {e}") from None
+        except AvatarError as e:   # named like a worker's error (avatar.build.scene.execute)
+            raise AvatarError(f"{plan.name}: {e}") from None
 
 
 def _estimated_seconds(plan: ScenePlan) -> float:
