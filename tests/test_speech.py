@@ -339,9 +339,10 @@ def test_processes_preparing_one_voice_at_once_take_turns(tmp_path):
     assert len(list(store.glob("*.onnx"))) == 1
 
 
-def test_a_parallel_render_prepares_each_voice_once_in_its_own_process(tmp_path, monkeypatch):
-    """prepare_voices() stores the voices the plans speak with (each once), so that the scene
-    workers load them from the store; a silent plan needs none."""
+def test_prepare_voices_stores_each_voice_the_plans_speak_with_once(tmp_path, monkeypatch):
+    """prepare_voices() (a parallel render's first pool task) stores the voices the plans speak
+    with, each once, so that the other scene workers load them from the store; a silent plan
+    needs none."""
     from avatar.build.plan import plan
     from avatar.build.run import prepare_voices
     from avatar.script.models import Presentation, Scene
