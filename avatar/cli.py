@@ -303,20 +303,25 @@ app.add_typer(lips_app, name="lips")   # `avatar lips train|eval` (avatar.lips.c
 def _on_signal(signum, frame) -> None:
     """SIGTERM / SIGHUP / SIGINT: unwind like Ctrl-C (temporary files are removed on the way).
     A second signal while cleaning up ends the process at once. One that lands while a module
-    is imported is sent again 50 ms later, until it lands outside imports: an extension
-    module's import (numpy's import_array) prints the traceback of an exception raised inside
-    it before failing, so the command printed a traceback with its one-line message."""
+    is imported is sent again 50 ms later, until it lands outside imports (for at most
+    DEFER_SECONDS: the command may itself run inside an import): an extension module's import
+    (numpy's import_array) prints the traceback of an exception raised inside it before
+    failing, so the command printed a traceback with its one-line message."""
     import os
     import signal
     import threading
+    import time
 
     f = frame
     while f is not None:
         if f.f_code.co_filename.startswith("<frozen importlib"):
-            t = threading.Timer(0.05, os.kill, (os.getpid(), signum))
-            t.daemon = True
-            t.start()
-            return
+            first = _deferred.setdefault(signum, time.monotonic())
+            if time.monotonic() - first < DEFER_SECONDS:
+                t = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+                t.daemon = True
+                t.start()
+                return
+            break
         f = f.f_back
     for s in _SIGNALS:
         signal.signal(s, signal.SIG_DFL)
@@ -326,6 +331,8 @@ def _on_signal(signum, frame) -> None:
 
 _SIGNALS: list = []
 _interrupted: list = []   # signal numbers received, then "reported" once the line is printed
+_deferred: dict = {}      # signal number -> when it first landed inside an import (see _on_signal)
+DEFER_SECONDS = 3.0
 
 
 def _raise_swallowed_signal() -> None:

@@ -481,6 +481,7 @@ def test_a_signal_landing_inside_an_import_is_raised_after_it(tmp_path, monkeypa
     sent = threading.Event()
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.set() if (pid, sig) == (os.getpid(), signal.SIGTERM) else None)
     monkeypatch.setattr(cli, "_interrupted", [])
+    monkeypatch.setattr(cli, "_deferred", {})
     (tmp_path / "slow_extension_like.py").write_text(
         "import signal, sys, avatar.cli\navatar.cli._on_signal(signal.SIGTERM, sys._getframe())\nDONE = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -490,3 +491,23 @@ def test_a_signal_landing_inside_an_import_is_raised_after_it(tmp_path, monkeypa
     with pytest.raises(Interrupted):
         cli._on_signal(signal.SIGTERM, sys._getframe())       # outside any import: raised
     assert cli._interrupted == [signal.SIGTERM]
+
+
+def test_a_signal_is_deferred_inside_imports_only_for_a_while(monkeypatch):
+    """A command run from inside an import (a script's module calling avatar.cli.main) still stops:
+    past DEFER_SECONDS the signal is raised there."""
+    import avatar.cli as cli
+    from avatar.errors import Interrupted
+
+    monkeypatch.setattr(os, "kill", lambda pid, sig: None)
+    monkeypatch.setattr(cli, "_interrupted", [])
+    monkeypatch.setattr(cli, "_deferred", {signal.SIGTERM: time.monotonic() - cli.DEFER_SECONDS - 1})
+
+    class Code:
+        co_filename = "<frozen importlib._bootstrap>"
+
+    class Frame:
+        f_code, f_back = Code(), None
+
+    with pytest.raises(Interrupted):
+        cli._on_signal(signal.SIGTERM, Frame())
