@@ -133,32 +133,33 @@ def render_plan(plan_json: str, cache_root: str) -> dict:
     soon as its narration is made: (key, SceneInfo dict, segment_audio bytes, frames)."""
     plan = ScenePlan.from_json(plan_json)
     cache = SceneCache(cache_root)
-    _busy.append(plan.key)
-    try:   # from here on a signal unwinds into the except below (an import takes time: it is inside)
+    with _worker_task(plan.key):   # an import takes time: it is inside
         publish = _publisher(plan) if _audio_out else None
         return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities,
                                                    on_narration=publish, voices=cache.voices)).to_dict()
-    except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
-        os._exit(getattr(e, "exit_code", 130))   # end the worker, never take the next queued scene
-    finally:
-        _busy.clear()
-        if _signalled:   # a library turned the signal into its own error (an extension module that
-            os._exit(128 + _signalled[0])   # was being imported: "initialization failed"): end all the same
 
 
 def prepare_plan_voices(plan_jsons: list[str], cache_root: str) -> None:
     """Worker entry point: prepare_voices() for these plans (JSON) into the cache's store, in a
     scene worker's main thread, so the other workers load the voices instead of preparing them
-    too; this worker keeps them loaded for its own scenes. Signals as in render_plan()."""
-    _busy.append("voices")
-    try:
+    too; this worker keeps them loaded for its own scenes."""
+    with _worker_task("voices"):
         prepare_voices([ScenePlan.from_json(j) for j in plan_jsons], SceneCache(cache_root).voices)
-    except KeyboardInterrupt as e:
+
+
+@contextlib.contextmanager
+def _worker_task(name: str) -> Iterator[None]:
+    """A worker's task: from here on a signal unwinds (the temporary files are removed on the
+    way), and then the worker ends, never taking the next queued task."""
+    _busy.append(name)
+    try:
+        yield
+    except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
         os._exit(getattr(e, "exit_code", 130))
     finally:
         _busy.clear()
-        if _signalled:
-            os._exit(128 + _signalled[0])
+        if _signalled:   # a library turned the signal into its own error (an extension module that
+            os._exit(128 + _signalled[0])   # was being imported: "initialization failed"): end all the same
 
 
 def _publisher(plan: ScenePlan):
@@ -298,7 +299,7 @@ def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
         deck = plan.presentation()
         scene = deck.scenes[0]
         try:
-            spoken = any(isinstance(s, str) for s in markup.parse(scene.narration))
+            spoken = markup.speaks(markup.parse(scene.narration))
         except markup.MarkupError:
             continue
         spec, base = deck.voice_for(scene), base_dir_of(deck)
@@ -341,11 +342,12 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
                 audio.add(key, info, cache.segment(key))
         with _audio_reader(queue, audio), worker_pool(workers, queue) as ex:
             # longest first: the last scene to start is a short one, so the workers finish together
-            order = sorted(todo.items(), key=lambda kp: -_estimated_seconds(kp[1]))
+            order = sorted(todo, key=lambda k: -_estimated_seconds(todo[k]))
+            jsons = {k: p.to_json() for k, p in todo.items()}
             # first the voices, once (the worker that takes it keeps them loaded), then the scenes,
             # whose first steps (the photo measured) overlap it: they wait for a voice being prepared
-            futs = {ex.submit(prepare_plan_voices, [p.to_json() for p in todo.values()], str(cache.root)): None}
-            futs.update({ex.submit(render_plan, p.to_json(), str(cache.root)): k for k, p in order})
+            futs = {ex.submit(prepare_plan_voices, list(jsons.values()), str(cache.root)): None}
+            futs.update({ex.submit(render_plan, jsons[k], str(cache.root)): k for k in order})
             try:
                 for f in as_completed(futs):
                     result = f.result()

@@ -89,6 +89,11 @@ def parse(narration: str) -> list[Segment]:
     return out
 
 
+def speaks(segments: list[Segment]) -> bool:
+    """Whether parsed narration has words to say (not only pauses and markers)."""
+    return any(isinstance(s, str) for s in segments)
+
+
 def plain_text(narration: str) -> str:
     """The narration with all markup removed (what is spoken)."""
     return " ".join(" ".join(s for s in parse(narration) if isinstance(s, str)).split())

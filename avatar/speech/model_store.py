@@ -42,6 +42,13 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def _session(source: str | bytes, options):
+    """An onnxruntime CPU session of a model file's path or a model's bytes."""
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
 class VoiceModelStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -83,20 +90,18 @@ class VoiceModelStore:
         """An onnxruntime session of `model` as `prepare()` (the patched graph's bytes) makes it,
         with `options` (threads, spinning): from the store, or prepared, optimised and stored
         (onnxruntime writes the optimised graph straight into the store's temporary file)."""
-        import onnxruntime
-
         from avatar.files import file_turn
 
         key = self.key(model)
         stored = self.get(key)
         if stored is not None:
-            return onnxruntime.InferenceSession(str(stored), options, providers=["CPUExecutionProvider"])
+            return _session(str(stored), options)
         if threading.current_thread() is not threading.main_thread():
-            return onnxruntime.InferenceSession(prepare(), options, providers=["CPUExecutionProvider"])
+            return _session(prepare(), options)
         with file_turn(self.root / f"{key}.lock"):   # one process prepares it, the others wait and read it
             stored = self.get(key)
             if stored is not None:
-                return onnxruntime.InferenceSession(str(stored), options, providers=["CPUExecutionProvider"])
+                return _session(str(stored), options)
             return self._prepare(key, options, prepare)
 
     def _prepare(self, key: str, options, prepare: Callable[[], bytes]):
@@ -111,7 +116,7 @@ class VoiceModelStore:
                 options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
                 options.optimized_model_filepath = str(tmp)
                 try:
-                    session = onnxruntime.InferenceSession(prepare(), options, providers=["CPUExecutionProvider"])
+                    session = _session(prepare(), options)
                 except Exception as e:   # e.g. a full disk (onnxruntime's own error), or a bad model:
                     raise _NotWritten from e   # made again below without writing, where a bad model fails
                 finally:
@@ -124,7 +129,7 @@ class VoiceModelStore:
         except OSError as e:   # a store that cannot be written only costs time
             warnings.warn(f"could not store the voice in {self.root} ({e.strerror or e}); continuing", stacklevel=4)
         if session is None:
-            session = onnxruntime.InferenceSession(prepare(), options, providers=["CPUExecutionProvider"])
+            session = _session(prepare(), options)
         return session
 
 

@@ -55,7 +55,7 @@ def narrate_scene(presentation: Presentation, scene: Scene, *, voices: VoiceCach
         where = next((i for i, s in enumerate(presentation.scenes) if s is scene), None)
         field = f"scenes[{where}].narration" if where is not None else "narration"
         raise AvatarError(str(e), path=presentation.source, field=field) from e
-    if not any(isinstance(s, str) for s in segments):
+    if not markup.speaks(segments):
         pauses = sum(s.seconds for s in segments if isinstance(s, markup.Pause))
         speech = silent_speech(scene.seconds or pauses or EMPTY_SCENE_SECONDS, DEFAULT_RATE)
         speech.markers = [(s.name, 0.0) for s in segments if isinstance(s, markup.Marker)]
