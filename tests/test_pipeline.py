@@ -197,6 +197,8 @@ def test_render_time_problems_fail_before_rendering(tmp_path, capsys):
         "font.yaml": ("theme: {name: default, font: nofont.ttf}\nscenes:\n  - narration: hi\n",
                       ["theme.font", "nofont.ttf"]),
         "theme.yaml": ("theme: nosuchtheme\nscenes:\n  - narration: hi\n", ["nosuchtheme"]),
+        "ignored.yaml": ("scenes:\n  - narration: hi\n    slide: {layout: title, title: T, bullets: [a]}\n",
+                         ["ignored.yaml:3", "scenes[0].slide", "does not show `bullets`"]),
     }
     for name, (text, needles) in cases.items():
         (tmp_path / name).write_text(text)

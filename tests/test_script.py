@@ -103,6 +103,25 @@ def test_scene_layout_shorthand_for_slide_layout(tmp_path):
     assert s.slide.layout == "bullets" and s.avatar is None
 
 
+@pytest.mark.parametrize("slide, layout", [
+    ("{title: T, bullets: [a, b]}", "bullets"),          # was drawn as a title slide, without its bullets
+    ("{title: T, subtitle: S}", "title"),
+    ("{title: T, text: words}", "title"),                # the title layout shows text as its subtitle
+    ("{title: T, left: [a], right: [b]}", "two_columns"),
+    ("{image: slide.png}", "image"),
+    ("{image: slide.png, text: words}", "image_text"),
+    ("{quote: Q, author: A}", "quote"),
+    ("{code: 'x = 1'}", "code"),
+    ("{title: T}", "title"),
+])
+def test_a_slide_without_layout_takes_the_one_its_content_needs(tmp_path, slide, layout):
+    png(tmp_path / "slide.png")
+    f = write(tmp_path / "t.yaml", f"scenes:\n  - narration: hi\n    slide: {slide}\n")
+    s = load(f).scenes[0].slide
+    assert s.layout == layout
+    assert type(s).model_validate_json(s.model_dump_json()) == s   # a plan's round trip keeps it
+
+
 def test_shorthands_and_empty_sections(tmp_path):
     (tmp_path / "voices").mkdir()
     preset = write(tmp_path / "voices" / "mine.yaml", "speed: 1.0\n")
@@ -181,6 +200,11 @@ def test_extends_errors(tmp_path):
     ("title: x\nscenes:\n  - narration: hi [wave]\n", 3, "scenes[0].narration: unknown markup [wave]"),
     ("title: x\nscenes:\n  - slide: {layout: bullets, bullets: [a], reveal: true}\n    narration: a [next] b [next]\n",
      4, "scenes[0].narration: 2 [next] markers but only 1 bullet"),
+    ("title: x\nscenes:\n  - narration: hi\n    slide:\n      layout: title\n      bullets: [a, b]\n", 4,
+     "scenes[0].slide: a title slide does not show `bullets`: give the slide a layout that does (bullets, "
+     "image_text), or remove `bullets`"),
+    ("title: x\nscenes:\n  - narration: hi\n    slide: {code: 'x = 1', bullets: [a]}\n", 4,
+     "scenes[0].slide: a code slide does not show `bullets`"),
     ("- just\n- a list\n", 1, "the top level must be a mapping"),
     ("", 1, "the file is empty"),
 ])

@@ -169,8 +169,37 @@ SlideLayout = Literal["title", "bullets", "image", "image_text", "two_columns", 
                       "video"]
 
 
+# What each slide layout draws, besides the title (every layout may have one: it names the
+# slide's chapter). A slide that gives content its layout does not draw is an error, and a
+# slide with no `layout` takes the one its content needs (bullets: "bullets", ...).
+LAYOUT_CONTENT: dict[str, tuple[str, ...]] = {
+    "title": ("subtitle", "text"),
+    "bullets": ("text", "bullets"),
+    "image": ("image", "fit"),
+    "image_text": ("image", "fit", "text", "bullets"),
+    "two_columns": ("left", "right"),
+    "quote": ("quote", "text", "author"),
+    "code": ("code", "language"),
+    "blank": (),
+    "pdf": ("pdf", "page", "pages"),
+    "video": ("video", "fit", "start", "end", "loop", "audio"),
+}
+
+
+def slide_layout_for(given: dict) -> str:
+    """The layout a slide's content needs when the slide names none (keys with a value)."""
+    has = {k for k, v in given.items() if v not in (None, "", [], ())}
+    for layout, keys in (("video", ("video",)), ("pdf", ("pdf",)), ("code", ("code",)), ("quote", ("quote",)),
+                         ("two_columns", ("left", "right"))):
+        if has & set(keys):
+            return layout
+    if "image" in has:
+        return "image_text" if has & {"bullets", "text"} else "image"
+    return "bullets" if "bullets" in has else "title"
+
+
 class Slide(Model):
-    layout: SlideLayout = "title"
+    layout: SlideLayout = "title"          # none given: the one the content needs (slide_layout_for)
     title: Optional[str] = None
     subtitle: Optional[str] = None
     bullets: list[str] = Field(default_factory=list)
@@ -194,6 +223,25 @@ class Slide(Model):
     end: Optional[float] = Field(None, gt=0)   # None = the clip's end
     loop: bool = False                     # start again when the clip ends before the scene (else hold its last frame)
     audio: Literal["mute", "mix"] = "mute"   # mix: the clip's sound under the narration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layout_from_content(cls, data):
+        if isinstance(data, dict) and "layout" not in data:
+            data = {**data, "layout": slide_layout_for(data)}
+        return data
+
+    @model_validator(mode="after")
+    def _content_shown(self) -> "Slide":
+        shown = LAYOUT_CONTENT.get(self.layout, ())
+        for name in [n for n in type(self).model_fields if n in LAYOUT_CONTENT_FIELDS and n not in shown]:
+            # given: other than the default (a dump and reload sets every field)
+            if getattr(self, name) not in (None, "", [], type(self).model_fields[name].get_default(
+                    call_default_factory=True)):
+                others = [lay for lay, keys in LAYOUT_CONTENT.items() if name in keys]
+                raise ValueError(f"a {self.layout} slide does not show `{name}`: give the slide a layout that does "
+                                 f"({', '.join(others)}), or remove `{name}`")
+        return self
 
     @model_validator(mode="after")
     def _video(self) -> "Slide":
@@ -222,6 +270,9 @@ class Slide(Model):
         if self.pages and self.page is not None:
             raise ValueError("give page: (one page) or pages: (build steps), not both")
         return self
+
+
+LAYOUT_CONTENT_FIELDS = frozenset(k for keys in LAYOUT_CONTENT.values() for k in keys)
 
 
 class Scene(Model):
