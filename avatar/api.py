@@ -134,6 +134,9 @@ class Clip:
         return self.n_frames / self.fps
 
 
+SAY_SIDE = 1920   # say's longest side when none is given and the photo is larger (a web-playable H.264 size)
+
+
 def _resize(frames: Iterator[np.ndarray], longest: int | None) -> Iterator[np.ndarray]:
     import cv2
 
@@ -164,8 +167,13 @@ class Presenter:
         from avatar.build.scene import identity_for
         from avatar.resources import default_photo
 
-        if size is not None and size and size < 16:   # (0 or None: the photo's size)
+        from avatar.limits import IMAGE_SIDE
+
+        if size is not None and size and size < 16:   # (0 or None: the photo's size, at most SAY_SIDE)
             raise AvatarError(f"{size} is too small", field="--size", hint="give the longest side in pixels, 16 or more")
+        if size is not None and size > IMAGE_SIDE:
+            raise AvatarError(f"{size} is too large", field="--size",
+                              hint=f"at most {IMAGE_SIDE} (photos are read at up to {IMAGE_SIDE} px on their longest side)")
         if not 1 <= int(fps) <= 60:
             raise AvatarError(f"{fps} is out of range", field="--fps", hint="1..60")
         self.spec: AvatarSpec = _from_options(
@@ -179,7 +187,23 @@ class Presenter:
         self.fps, self.size, self.crop = int(fps), size, crop
         self.voice_spec = VoiceSpec(preset=voice) if voice else VoiceSpec()
         self.identity = identity_for(self.spec)
+        self._fit_to_size()
         self._voice = None
+
+    def _fit_to_size(self) -> None:
+        """Without a size: the photo's (or its face crop's), at most SAY_SIDE. The presenter is then
+        scaled down to RENDER_MARGIN times the output where the photo is larger, so a 12 MP phone
+        photo is not animated at full size to be shrunk frame by frame afterwards."""
+        from avatar.build.scene import RENDER_MARGIN
+        from avatar.face import scaled
+
+        x0, _, x1, _ = self.identity.face_box
+        side = (x1 - x0) if self.crop else max(self.identity.image.shape[:2])
+        if not self.size and side > SAY_SIDE:
+            self.size = SAY_SIDE
+        s = RENDER_MARGIN * self.size / side if self.size else 1.0
+        if s < 1:
+            self.identity = scaled(self.identity, s)
 
     def _speech(self, text: str | None, audio: str | Path | None, transcript: str | None):
         from avatar.speech import load_voice

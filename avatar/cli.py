@@ -159,7 +159,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         transcript: Optional[str] = typer.Option(None, help="Transcript of --audio, for captions."),
         voice: Optional[str] = typer.Option(None, help="Voice preset (see `avatar voices`)."),
         fps: int = typer.Option(25, min=1, max=60),
-        size: Optional[int] = typer.Option(None, help="Longest side of the output in pixels (default: the photo's)."),
+        size: Optional[int] = typer.Option(None, help="Longest side of the output in pixels, at most 4096 (default: the photo's, at most 1920)."),
         crop: bool = typer.Option(False, help="Output only the face crop instead of the whole photo."),
         still: bool = typer.Option(False, help="No head motion."),
         seed: int = typer.Option(0, help="Seed for blinks and head motion."),

@@ -46,7 +46,7 @@ def open_image(path: str | Path, data: bytes | None = None, *, field: str | None
                 if max(im.size) > IMAGE_SIDE:
                     im.draft(im.mode, (IMAGE_SIDE, IMAGE_SIDE))   # JPEG: decode at 1/2, 1/4 or 1/8 directly
                 im.load()
-                out = ImageOps.exif_transpose(im)
+                out = _eight_bit(ImageOps.exif_transpose(im))
                 if max(out.size) > IMAGE_SIDE:
                     out.thumbnail((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.LANCZOS)
     except AvatarError:
@@ -55,6 +55,19 @@ def open_image(path: str | Path, data: bytes | None = None, *, field: str | None
         raise AvatarError(f"not a readable image ({type(e).__name__})", path=path, field=field,
                           hint=hint or "use a JPEG, PNG or WebP image") from None
     yield out
+
+
+def _eight_bit(im):
+    """A 16-bit greyscale image (PNG, TIFF: Pillow's "I;16" and "I" modes) as 8-bit "L": Pillow's own
+    convert() clips those values at 255 (a white picture). Other modes pass unchanged."""
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        return im
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(im).astype(np.float64)
+    top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(a * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def check_recording(seconds: float, path: str | Path) -> None:

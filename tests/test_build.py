@@ -220,6 +220,69 @@ def test_api_calls_repeat_in_any_order(tmp_path, astronaut_path):
     assert avatar.load(Path(avatar.__file__).parent / "templates" / "sample.yaml").scenes
 
 
+def test_a_large_photo_is_rendered_at_about_the_size_it_is_shown(tmp_path, astronaut_path, monkeypatch):
+    """A phone photo's face is 1000-2500 px; a pip box shows 100-350 of them: the renderer animates
+    the presenter scaled to RENDER_MARGIN times the box (once 10x slower than the video needed),
+    and the closing frame (the next scene's crossfade) shows it the same way."""
+    from PIL import Image
+
+    import avatar
+    import avatar.renderers.warp as warp
+    from avatar.build.scene import RENDER_MARGIN
+
+    big = tmp_path / "big.jpg"
+    Image.open(astronaut_path).convert("RGB").resize((2048, 2048), Image.BICUBIC).save(big, quality=92)
+    crops = []
+    frames = warp.WarpRenderer.frames_with_landmarks
+
+    def spy(self, identity, motion, **kw):
+        x0, _, x1, _ = identity.face_box
+        crops.append((x1 - x0, identity.image.shape[:2]))
+        return frames(self, identity, motion, **kw)
+
+    monkeypatch.setattr(warp.WarpRenderer, "frames_with_landmarks", spy)
+    deck = avatar.Presentation(title="Big", size="640x360", fps=8, transition="crossfade",
+                               avatar=avatar.AvatarSpec(photo=big, layout="pip", motion="phonemes"),
+                               scenes=[avatar.Scene(narration="Hello there."), avatar.Scene(narration="Bye now.")])
+    avatar.render(deck, tmp_path / "a.mp4", cache_dir=tmp_path / "c", jobs=1)
+    from avatar.compose import SceneComposer
+
+    x0, y0, x1, y1 = SceneComposer(deck, deck.scenes[0]).layout.avatar_box
+    assert len(crops) == 2                                                 # one per scene
+    for side, shape in crops:
+        assert side <= RENDER_MARGIN * (x1 - x0) + 2, (side, x1 - x0)    # about 230 px, not 800
+        assert max(shape) < 2048
+    # the pictures are the presenter's: the box is not empty or flat
+    from avatar.video import read_frames
+    last = list(read_frames(tmp_path / "a.mp4"))[-1]
+    assert last[y0 + 5:y1 - 5, x0 + 5:x1 - 5].std() > 20
+
+
+def test_say_defaults_to_a_web_size_and_renders_a_large_photo_at_it(tmp_path, astronaut_path, monkeypatch):
+    """A photo larger than SAY_SIDE gives a SAY_SIDE clip by default (a 4096 px clip needs H.264
+    level 6, which phones and many browsers do not play), animated at about that size; an
+    explicit size above IMAGE_SIDE is a one-line error."""
+    from PIL import Image
+
+    import avatar
+    import avatar.api as api
+    from avatar.errors import AvatarError
+
+    monkeypatch.setattr(api, "SAY_SIDE", 600)        # the same rule, at a size the test renders quickly
+    big = tmp_path / "big.png"
+    Image.open(astronaut_path).convert("RGB").resize((1024, 1024), Image.BICUBIC).save(big)
+    p = avatar.Presenter(face=big, fps=8, motion="phonemes")
+    assert p.size == 600
+    frames = list(p.say("Hi.").frames)
+    assert frames[0].shape == (600, 600, 3)
+    small = avatar.Presenter(face=big, fps=8, size=128, motion="phonemes")
+    assert max(small.identity.image.shape[:2]) <= 2 * 128 + 1                # RENDER_MARGIN x the output
+    assert list(small.say("Hi.").frames)[0].shape == (128, 128, 3)
+    assert avatar.Presenter(face=astronaut_path, fps=8).size is None      # smaller photos: their own size
+    with pytest.raises(AvatarError, match="too large"):
+        avatar.Presenter(face=astronaut_path, size=5000)
+
+
 def test_presenter_loads_once_and_streams(tmp_path, astronaut_path):
     import avatar
 

@@ -112,6 +112,25 @@ def test_large_photo_decodes_at_a_bounded_size(tmp_path):
     assert max(img.shape[:2]) <= IMAGE_SIDE and img.shape[1] == 2 * img.shape[0]
 
 
+def test_a_16_bit_grey_image_reads_as_its_picture(tmp_path):
+    """Pillow opens a 16-bit greyscale PNG as "I;16" and its convert("RGB") clips every value above
+    255: the photo came out white (no face found) and a slide image blank."""
+    from PIL import Image
+
+    from avatar.compose.images import load_image
+    from avatar.face import read_photo
+
+    grey = np.tile(np.linspace(0, 65535, 200), (120, 1)).astype(np.uint16)   # black to white, left to right
+    p = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(p)
+    assert Image.open(p).mode.startswith("I;16")
+    want = np.round(grey / 257.0)
+    photo = read_photo(p)
+    assert photo.shape == (120, 200, 3) and np.abs(photo[..., 1] - want).max() <= 1
+    slide = np.asarray(load_image(p))
+    assert np.abs(slide[..., 0] - want).max() <= 1 and (slide[..., 3] == 255).all()
+
+
 def test_truncated_image_is_one_line_error(tmp_path):
     from avatar.face import read_photo
 

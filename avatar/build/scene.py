@@ -120,11 +120,12 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
         on_narration(info, speech)
     composer = SceneComposer(deck, scene, identity, theme=theme_from_json(plan.theme), name=plan.name)
     crop = composer.layout.mode == "pip"   # pip shows the face crop; side/full the whole photo
+    composer = shown_presenter(composer, crop)
     face_frames = None
     if composer.needs_face:
         # 4. motion, 5. face frames
         motion = make_motion(speech, fps, av, n)
-        face_frames = get_renderer(av.renderer, av.appearance).frames(identity, motion, crop=crop)
+        face_frames = get_renderer(av.renderer, av.appearance).frames(composer.identity, motion, crop=crop)
     # 6. compose
     frames = composer.video_frames(face_frames, speech, cues if deck.captions.burn else [], n, face_is_crop=crop)
     # 7. transition
@@ -139,6 +140,24 @@ def _execute(plan: ScenePlan, segment: Path, progress, narration, identities, on
     return info
 
 
+RENDER_MARGIN = 2.0   # photo pixels rendered per video pixel of the presenter's box, at most
+
+
+def shown_presenter(composer, crop: bool):
+    """The composer with its presenter scaled down to RENDER_MARGIN times what the avatar box shows
+    of the photo, when the photo has more pixels than that (a 12 MP phone photo in a 1080p pip
+    box: its 1500 px face rendered at about 520 px, an eighth of the pixels, and shrunk into
+    the box as before); the composer itself otherwise. The same for the scene and its closing
+    frame (the next scene's crossfade starts from it)."""
+    from avatar.face import scaled
+
+    s = composer.shown_scale(crop) * RENDER_MARGIN
+    if not 0 < s < 1:
+        return composer
+    return type(composer)(composer.p, composer.scene, scaled(composer.identity, s), base_dir=composer.base_dir,
+                          theme=composer.theme, name=composer.name)
+
+
 def closing_frame(look: dict, identities=None) -> np.ndarray:
     """A scene's closing picture (all bullets shown, presenter at rest), from its plan's inputs alone."""
     from avatar.compose import SceneComposer
@@ -147,6 +166,8 @@ def closing_frame(look: dict, identities=None) -> np.ndarray:
     deck = Presentation.model_validate(look["deck"])
     scene = deck.scenes[0]
     composer = SceneComposer(deck, scene, identity_for(deck.avatar, identities), theme=theme_from_json(look["theme"]))
+    crop = composer.layout.mode == "pip"
+    composer = shown_presenter(composer, crop)
     bullets = len(scene.slide.reveal_items) if scene.slide else 0
     shown = Speech(np.zeros(0, np.float32), 16000, markers=[("next", 0.0)] * bullets)
-    return next(iter(composer.frames(None, shown, (), 1, face_is_crop=composer.layout.mode == "pip")))
+    return next(iter(composer.frames(None, shown, (), 1, face_is_crop=crop)))

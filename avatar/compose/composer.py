@@ -182,10 +182,23 @@ class SceneComposer:
         return x, y, np.ascontiguousarray(arr[..., :3]), arr[..., 3].astype(np.float32) / 255.0
 
     # ---------------------------------------------------------------- avatar placement
-    def _placement(self, frame_shape, face_is_crop: bool):
-        """Integer source/destination rectangles and the alpha mask for the avatar box."""
-        import cv2
+    def shown_scale(self, face_is_crop: bool) -> float:
+        """Video pixels per pixel of the presenter's photo in the avatar box (0 without one): above
+        1 the box enlarges the photo, below it shows fewer pixels than the photo has."""
+        ident = self.identity
+        if ident is None or self.layout.avatar_box is None:
+            return 0.0
+        if face_is_crop:
+            a, b, c, d = ident.face_box
+            shape = (d - b, c - a)
+        else:
+            shape = ident.image.shape
+        rw = self._source_rect(shape, face_is_crop)[2]
+        x0, _, x1, _ = self.layout.avatar_box
+        return (x1 - x0) / rw
 
+    def _source_rect(self, frame_shape, face_is_crop: bool) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of the part of the face frames (the photo, or its face crop) that fills the box."""
         fh, fw = frame_shape[:2]
         x0, y0, x1, y1 = self.layout.avatar_box
         bw, bh = x1 - x0, y1 - y0
@@ -215,6 +228,17 @@ class SceneComposer:
             rx0 = min(max(rx0, 0.0), fw - rw)
         if rh <= fh:
             ry0 = min(max(ry0, 0.0), fh - rh)
+        return rx0, ry0, rw, rh
+
+    def _placement(self, frame_shape, face_is_crop: bool):
+        """Integer source/destination rectangles and the alpha mask for the avatar box."""
+        import cv2
+
+        fh, fw = frame_shape[:2]
+        x0, y0, x1, y1 = self.layout.avatar_box
+        bw, bh = x1 - x0, y1 - y0
+        ident = self.identity
+        rx0, ry0, rw, rh = self._source_rect(frame_shape, face_is_crop)
         scale = bw / rw
         sx0, sy0 = max(0, int(round(rx0))), max(0, int(round(ry0)))
         sx1, sy1 = min(fw, int(round(rx0 + rw))), min(fh, int(round(ry0 + rh)))
