@@ -178,6 +178,31 @@ def test_cli_check_summary(tmp_path, capsys):
     assert "scenes    2" in outp and "words" in outp
 
 
+def test_characters_the_font_cannot_draw_are_named_before_rendering(tmp_path, capsys):
+    """Emoji or CJK in a slide or in burned captions come out of the bundled Latin fonts as empty
+    boxes: `check` (and `render`, which plans the same way) warns, naming the scene, the
+    characters and the theme key, and the script stays valid."""
+    from avatar.compose.theme import undrawable
+    from avatar.resources import assets_dir
+
+    latin = assets_dir() / "fonts" / "DejaVuSans.ttf"
+    assert undrawable(latin, "Café, naïve — Zürich 🎉 你好 🎉") == "🎉你好"
+    assert undrawable(latin, "Plain ASCII text: 100% (ok)!") == ""
+    deck = tmp_path / "t.yaml"
+    deck.write_text("title: T\nscenes:\n  - narration: Plain words only.\n"
+                    "  - narration: We did it 🎉 and shipped.\n    slide: {title: 你好 world}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["check", str(deck)])
+    assert e.value.code in (0, None)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and "scenes[1]" in lines[0] and "theme.font_bold" in lines[0], err
+    assert "🎉" in lines[0] and "你 好" in lines[0] and "scenes[0]" not in err
+    deck.write_text(deck.read_text().replace("title: T", "title: T\ncaptions: {burn: false}"))
+    main_err = _run_cli(["check", str(deck)], capsys)[1]
+    assert "🎉" not in main_err and "你" in main_err          # not burned: only the slide's title is drawn
+
+
 def test_metadata_marks_ai(rendered):
     from avatar.video import probe
 

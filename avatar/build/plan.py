@@ -290,5 +290,33 @@ def plan(deck: Presentation, digests: _Digests | None = None) -> list[ScenePlan]
         plans.append(ScenePlan(i, look, theme, previous, dict(sorted(used.items())), code,
                                str(deck.source) if deck.source else None))
         prev = (look, inputs)
+    _warn_undrawable(deck, theme, where)
     return plans
+
+
+def _warn_undrawable(deck: Presentation, theme: dict, where: str) -> None:
+    """A warning per scene whose slide or burned captions hold characters that the theme's font for
+    them cannot draw (they would show as empty boxes), naming them and the theme key to change."""
+    import warnings
+
+    from avatar.compose.theme import undrawable
+    from avatar.speech.markup import plain_text
+
+    for i, scene in enumerate(deck.scenes):
+        texts: dict[str, list[str]] = {"font_bold": [], "font": [], "font_mono": []}
+        slide = scene.slide
+        if slide is not None:
+            texts["font_bold"] += [slide.title or "", slide.author or ""]
+            texts["font"] += [slide.subtitle or "", slide.text or "", slide.quote or "", *slide.bullets,
+                              *slide.left, *slide.right]
+            texts["font_mono"].append(slide.code or "")
+        if deck.captions.enabled and deck.captions.burn:
+            texts["font_bold"].append(plain_text(scene.narration))   # the captions' font
+        for key, parts in texts.items():
+            bad = undrawable(theme[key], "\n".join(parts))
+            if bad:
+                shown = " ".join(bad[:8]) + (" ..." if len(bad) > 8 else "")
+                warnings.warn(f"{where}scenes[{i}]: {len(bad)} character(s) the font {Path(theme[key]).name} has no "
+                              f"glyph for ({shown}) would show as empty boxes; set theme.{key} to a font that has "
+                              f"them (the .srt/.vtt captions keep them)", stacklevel=3)
 

@@ -126,6 +126,37 @@ def font(path: Path, size: int):
     return ImageFont.truetype(str(path), max(4, int(size)))
 
 
+@functools.lru_cache(maxsize=16)
+def _codepoints(path: str) -> frozenset[int] | None:
+    """The characters a font file maps to glyphs (fontTools; the first font of a collection),
+    None when its character map cannot be read."""
+    try:
+        from fontTools.ttLib import TTFont
+
+        with TTFont(path, lazy=True, fontNumber=0) as f:
+            return frozenset(f.getBestCmap() or ())
+    except Exception:   # an unusual font file: Pillow may still draw it; nothing is claimed about it
+        return None
+
+
+def undrawable(path: Path | str, text: str) -> str:
+    """The distinct characters of `text` that the font at `path` has no glyph for, in order of
+    appearance (Pillow draws those as empty boxes): emoji or CJK with a Latin font. Spaces,
+    control and format characters and combining marks are not counted; printable ASCII is
+    taken as drawable."""
+    import unicodedata
+
+    rare = [ch for ch in text if ord(ch) > 126]   # printable ASCII: every text font has it (no cmap read)
+    have = _codepoints(str(path)) if rare else None
+    if have is None:
+        return ""
+    out: dict[str, None] = {}
+    for ch in rare:
+        if ord(ch) not in have and not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Mn", "Me"):
+            out[ch] = None
+    return "".join(out)
+
+
 def _read_theme_file(name: str) -> tuple[dict, Path]:
     from avatar.script.models import ThemeSpec
     from avatar.script.yaml_loader import parse_yaml
