@@ -294,3 +294,44 @@ def test_concat_with_the_audio_made_ahead_writes_the_same_file_contents(tmp_path
     wrong = (joined_audio([t for t, _ in made], [c + 1 for c in counts], rate, halve), [c + 1 for c in counts], rate)
     again = concat_mp4(segs, tmp_path / "again.mp4", audio_filter=halve, audio=wrong)
     assert packets(again) == packets(ref)
+
+
+def test_x264_runs_without_its_avx512_code_where_the_cpu_has_it(tmp_path):
+    """With its AVX-512 code, x264 gave another stream for the same pictures about 1 encode in
+    10 in a process that had rendered other videos (bench/bench_determinism.py): on such a CPU
+    the encoder is told to use its code up to AVX2, and x264 says so in its log."""
+    import logging
+
+    import av.logging
+
+    from avatar.video.mp4 import x264_asm
+
+    try:
+        from numpy.core._multiarray_umath import __cpu_features__ as cpu
+    except ImportError:
+        from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    log = logging.getLogger("libav")
+    handler, level = Keep(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)
+    try:
+        write_mp4(tmp_path / "a.mp4", [np.full((64, 96, 3), 90, np.uint8)] * 3, fps=8)
+    finally:
+        av.logging.set_level(old)
+        log.removeHandler(handler)
+        log.setLevel(level)
+    caps = [line for line in lines if "cpu capabilities" in line]
+    assert caps, lines                                   # x264 reported what it runs
+    if cpu.get("AVX512F") and cpu.get("AVX2"):
+        assert x264_asm() == {"x264-params": "asm=AVX2"}
+        assert "AVX2" in caps[0] and "AVX512" not in caps[0], caps
+    else:
+        assert x264_asm() == {}

@@ -14,6 +14,7 @@ complete: an error or an interrupt never leaves a half-written video behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import deque
 from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
@@ -417,14 +418,37 @@ def segment_audio(audio, sample_rate: int, frames: int, fps: float) -> tuple[byt
     return buf.getvalue(), frames
 
 
+@functools.lru_cache(maxsize=1)
+def x264_asm() -> dict[str, str]:
+    """x264 options that keep its output the same from run to run: on a CPU with AVX-512, x264's
+    code up to AVX2 (`asm=AVX2`, what such a CPU also has), elsewhere its own choice ({}).
+
+    With its AVX-512 code, the x264 in PyAV's wheel (core 165) gave another stream for the same
+    pictures in about 1 encode in 10 inside a process that had rendered other videos before
+    (bursts of 2-7 encodes with one of a dozen other streams; 37 of 400), and never in a fresh
+    process; under MALLOC_PERTURB_ or with asm=AVX2, 300 of 300 were the same stream. That is
+    a read of memory x264 never wrote (valgrind cannot see it: it has no AVX-512). It cost
+    md5 comparisons in the tests their stability, and a cached scene could differ from the same
+    scene rendered again. The AVX2 code takes about 6% more x264 CPU time (bench_speed)."""
+    try:
+        from numpy.core._multiarray_umath import __cpu_features__ as cpu
+    except ImportError:   # numpy 2 moved it
+        try:
+            from numpy._core._multiarray_umath import __cpu_features__ as cpu
+        except ImportError:
+            return {}
+    return {"x264-params": "asm=AVX2"} if cpu.get("AVX512F") and cpu.get("AVX2") and cpu.get("FMA3") else {}
+
+
 def add_video_stream(out, w: int, h: int, rate: Fraction, *, crf: int = 23, preset: str = "veryfast", threads: int = 0):
     """The H.264 stream write_mp4 encodes into (bench/bench_speed.py times x264 alone with it).
     x264 runs frame threads, as ffmpeg's command line does: PyAV's default, sliced threads, took
     1.6x the time on 2 cores (bench_speed's breakdown). x264's output is deterministic for a
-    given thread count (threads=0: chosen from the core count, so it can differ between machines)."""
+    given thread count (threads=0: chosen from the core count, so it can differ between machines)
+    and, on a CPU with AVX-512, only without its AVX-512 code (x264_asm)."""
     vs = out.add_stream("libx264", rate=rate)
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-    vs.codec_context.options = {"crf": str(crf), "preset": preset}
+    vs.codec_context.options = {"crf": str(crf), "preset": preset, **x264_asm()}
     vs.codec_context.thread_count = threads
     vs.codec_context.thread_type = "FRAME"
     vs.codec_context.colorspace = 6      # SMPTE 170M (BT.601), what the conversion uses
