@@ -184,6 +184,7 @@ LAYOUT_CONTENT: dict[str, tuple[str, ...]] = {
     "pdf": ("pdf", "page", "pages"),
     "video": ("video", "fit", "start", "end", "loop", "audio"),
 }
+LAYOUT_CONTENT_FIELDS = frozenset(k for keys in LAYOUT_CONTENT.values() for k in keys)
 
 
 def slide_layout_for(given: dict) -> str:
@@ -270,9 +271,6 @@ class Slide(Model):
         if self.pages and self.page is not None:
             raise ValueError("give page: (one page) or pages: (build steps), not both")
         return self
-
-
-LAYOUT_CONTENT_FIELDS = frozenset(k for keys in LAYOUT_CONTENT.values() for k in keys)
 
 
 class Scene(Model):

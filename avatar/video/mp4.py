@@ -429,7 +429,8 @@ def x264_asm() -> dict[str, str]:
     process; under MALLOC_PERTURB_ or with asm=AVX2, 300 of 300 were the same stream. That is
     a read of memory x264 never wrote (valgrind cannot see it: it has no AVX-512). It cost
     md5 comparisons in the tests their stability, and a cached scene could differ from the same
-    scene rendered again. The AVX2 code takes about 6% more x264 CPU time (bench_speed)."""
+    scene rendered again (bench/bench_determinism.py). The AVX2 code takes about 6% more x264
+    CPU time (x264 alone on the 1080p demo's frames; the README's benchmark table)."""
     try:
         from numpy.core._multiarray_umath import __cpu_features__ as cpu
     except ImportError:   # numpy 2 moved it
