@@ -407,6 +407,9 @@ def main(argv: list[str] | None = None) -> None:
     # calls (a quarter of a 2-core render went there, as system time); one thread computes the
     # same numbers. Set before numpy loads (nothing imports it before this); the caller's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from avatar.build.memory import keep_freed_memory
+
+    keep_freed_memory()   # this process renders (serially, or the assembly): avatar.build.memory
     setup_logging()
     old = _install_signal_handlers() if threading.current_thread() is threading.main_thread() else {}
     _interrupted.clear()

@@ -12,7 +12,9 @@ encodes that differed from the first one's.
 instead of write_mp4's choice (avatar.video.mp4.x264_asm). Measured on a 2-core AVX-512
 machine (Xeon, PyAV's x264 core 165): with `--asm auto`, 37 of 400 encodes gave one of 11
 other streams, in bursts of 2-7 from about the 45th encode on; with write_mp4's choice
-(asm=AVX2), 300 of 300 gave the same stream. Takes about 1 s per encode.
+(asm=AVX2), 300 of 300 gave the same stream. The process keeps freed memory as the scene
+workers do (avatar.build.memory), which hands x264 memory that other code wrote before more
+often than the system's zeroed pages. Takes about 1 s per encode.
 """
 from __future__ import annotations
 
@@ -46,10 +48,14 @@ def main() -> int:
 
     if args.asm == "auto":
         mp4.x264_asm = lambda: {}
+    from avatar.build.memory import keep_freed_memory
+
+    kept = keep_freed_memory()   # as in the command line and the scene workers: freed memory is reused
     theme = load_theme()
     picture = render_background(theme.background, (160, 96), theme.background_image)
     print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs; x264 options "
-          f"{mp4.x264_asm() or 'its own choice'}; {args.encodes} encodes")
+          f"{mp4.x264_asm() or 'its own choice'}; {args.encodes} encodes; freed memory kept "
+          f"(avatar.build.memory): {'yes' if kept else 'no'}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
 

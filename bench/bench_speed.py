@@ -9,8 +9,9 @@ then re-encodes that output with the ffmpeg command line at the renderer's own s
 
 The figure is (render wall time) / (re-encode wall time), the median over the paired
 runs (both halves of a pair run back to back, so a busy machine weighs on both). It also
-prints the render's CPU user and system seconds, page faults, context switches and peak
-RSS (from the child's rusage), the machine's cores and load average, and the md5 of the
+prints the CPU seconds of all the render's processes (and their system time), the largest
+peak RSS among its scene workers, the render's own CPU user and system seconds, page faults,
+context switches and peak RSS (from the child's rusage), the machine's cores and load average, and the md5 of the
 demo's decoded video frames (same script, same frames: the speed work must not change it).
 
 Then a breakdown that shows the floor on this machine (--no-breakdown skips it):
@@ -45,10 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 REENCODE = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac"]
 
 
-def _tree_cpu(root: int, seen: dict[int, tuple[float, float]]) -> None:
-    """Record user/system seconds of root and every process below it (from /proc; Linux only).
-    The scene workers are children of a forkserver nobody waits for, so the root's rusage
-    leaves them out: sampling them is how their CPU time is counted."""
+def _tree_cpu(root: int, seen: dict[int, tuple[float, float, float]]) -> None:
+    """Record user/system seconds and peak RSS (MB) of root and every process below it (from
+    /proc; Linux only). The scene workers are children of a forkserver nobody waits for, so the
+    root's rusage leaves them out: sampling them is how their CPU time is counted."""
     tick = os.sysconf("SC_CLK_TCK")
     parents = {}
     for d in os.listdir("/proc"):
@@ -65,7 +66,12 @@ def _tree_cpu(root: int, seen: dict[int, tuple[float, float]]) -> None:
         grew = bool(new)
     for pid in tree:
         if pid in parents:
-            seen[pid] = parents[pid][1:]
+            try:
+                hwm = next(int(line.split()[1]) / 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                           if line.startswith("VmHWM:"))
+            except (OSError, StopIteration):
+                hwm = seen.get(pid, (0, 0, 0.0))[2]
+            seen[pid] = (*parents[pid][1:], hwm)
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
@@ -75,7 +81,7 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
 
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    seen: dict[int, tuple[float, float]] = {}
+    seen: dict[int, tuple[float, float, float]] = {}
     stop = threading.Event()
 
     def sample() -> None:
@@ -97,7 +103,9 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
             "minor_faults": ru.ru_minflt, "voluntary_switches": ru.ru_nvcsw, "involuntary_switches": ru.ru_nivcsw,
             "peak_rss_mb": ru.ru_maxrss / 1024,
             # the root's own time from its rusage (exact); the others' as last sampled
-            "tree_cpu": ru.ru_utime + ru.ru_stime + sum(u + s for pid, (u, s) in seen.items() if pid != p.pid)}
+            "tree_cpu": ru.ru_utime + ru.ru_stime + sum(u + s for pid, (u, s, _) in seen.items() if pid != p.pid),
+            "tree_sys": ru.ru_stime + sum(s for pid, (_, s, _) in seen.items() if pid != p.pid),
+            "child_peak_mb": max((m for pid, (_, _, m) in seen.items() if pid != p.pid), default=0.0)}
 
 
 def frames_md5(path: Path) -> str:
@@ -228,7 +236,9 @@ def main() -> int:
             encode = timed(["ffmpeg", "-y", "-v", "error", "-i", str(demo), *REENCODE, str(re)], tmp)
             md5 = frames_md5(demo)
             pairs.append((render, encode, md5))
-            print(f"run {i + 1}: render {render['wall']:.1f} s (CPU of all its processes {render['tree_cpu']:.1f} s; "
+            print(f"run {i + 1}: render {render['wall']:.1f} s (CPU of all its processes {render['tree_cpu']:.1f} s, "
+                  f"{render['tree_sys']:.1f} s of it system time, largest peak RSS of a process below it "
+                  f"{render['child_peak_mb']:.0f} MB; "
                   f"its own rusage: user {render['user']:.1f} s, sys {render['sys']:.1f} s, "
                   f"minor faults {render['minor_faults']}, major {render['major_faults']}, "
                   f"switches {render['voluntary_switches']} voluntary / {render['involuntary_switches']} involuntary, "

@@ -212,14 +212,17 @@ def _alive(pid: int) -> bool:
 
 def configure_worker() -> None:
     """A process that renders one scene beside others: no thread pools fighting over the same cores,
-    and its warnings (a stored photo rebuilt, several faces in a photo) printed as one line like
+    freed memory kept for the next scene (avatar.build.memory), and its warnings (a stored photo rebuilt, several faces in a photo) printed as one line like
     the command line prints its own, not with Python's file name and source line."""
     import sys
     import warnings
 
     import cv2
 
+    from avatar.build.memory import keep_freed_memory
+
     cv2.setNumThreads(1)
+    keep_freed_memory()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
