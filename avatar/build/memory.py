@@ -12,9 +12,10 @@ fault in the host too. With the thresholds below, freed blocks of up to MMAP_THR
 the heap for the next picture and the next scene's encoder.
 
 bench/bench_fresh_memory.py measures it: four 1080p segments written one after another in one
-process. Turning transparent huge pages off as well (prctl PR_SET_THP_DISABLE) took less system
-time there, but a whole render then took about 10% more CPU (the TLB misses of 4 KiB pages):
-huge pages stay. Only for processes that render: a library call (avatar.render from someone's
+process. Turning transparent huge pages off as well (prctl PR_SET_THP_DISABLE) took a little less
+system time there, but whole renders then took 43.7-44.9 s of CPU against 39.6-41.2 s without
+either change (bench/bench_speed.py, alternated 3 times; the TLB misses of 4 KiB pages): huge
+pages stay. Only for processes that render: a library call (avatar.render from someone's
 program) leaves its allocator alone. Nothing is changed where the C library is not glibc (no
 mallopt).
 """
