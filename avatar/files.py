@@ -42,14 +42,16 @@ def _umask() -> int:
 
 
 def process_start(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (Linux), None when it does not exist."""
+    """A process's start time in clock ticks since boot (Linux), None when it does not exist or
+    has ended (a zombie its parent has not reaped yet: it runs no code any more)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
     try:
-        return int(stat[stat.rindex(b")") + 2:].split()[19])   # field 22; the name may hold spaces and ')'
+        fields = stat[stat.rindex(b")") + 2:].split()   # from field 3; the name may hold spaces and ')'
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])   # state, start time (field 22)
     except (ValueError, IndexError):
         return None
 

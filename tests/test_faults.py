@@ -430,6 +430,38 @@ def test_kill9_then_rerun_gives_the_same_video(reference, tmp_path):
     assert video_md5(out) == md5
 
 
+def test_kill9_of_a_parallel_render_prints_nothing_after_it(tmp_path):
+    """kill -9 of a render with scene workers: the workers end, and multiprocessing's resource
+    tracker removes the pool's locks without its "leaked semaphore objects" warning (two lines of
+    Python in the terminal, after the shell's "Killed")."""
+    deck = tmp_path / "long.yaml"
+    deck.write_text(LONG_DECK)
+    cache = tmp_path / "cache"
+    proc = _spawn(["render", deck, "-o", tmp_path / "t.mp4", "--cache-dir", cache, "--jobs", 2], tmp_path)
+    _wait_for(lambda: len(_temps(cache / "scenes")) >= 1, proc)    # a worker is writing a segment
+    proc.kill()
+    _, err = proc.communicate(timeout=60)    # until every process that holds its stderr has ended
+    assert _descendants_gone(proc.pid), "worker processes outlived the render"
+    assert "leaked" not in err and "Traceback" not in err and "Warning" not in err, err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux /proc")
+def test_a_process_that_has_ended_has_no_start_time_even_before_it_is_reaped():
+    """A zombie (ended, its parent not waiting yet) runs no code: process_start says it is gone, so
+    a scene worker stops once its killed render is a zombie, and its temporary files are stale."""
+    from avatar.files import process_start
+
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    assert process_start(p.pid) is not None
+    end = time.monotonic() + 30
+    while Path(f"/proc/{p.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z":
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    assert process_start(p.pid) is None          # a zombie: not reaped, already gone
+    p.wait()
+    assert process_start(p.pid) is None
+
+
 def test_stale_rule_pid_reuse_and_other_owners(tmp_path):
     from avatar.files import STALE_AGE, is_stale, process_start, writer_tag
 

@@ -274,6 +274,7 @@ def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
     # numpy's OpenBLAS threads spin between the small per-frame solves (system time, no gain):
     # one thread per worker, set before the forkserver starts and the workers import numpy
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _quiet_resource_tracker()
     ctx = multiprocessing.get_context("forkserver")
     me = os.getpid()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
@@ -283,6 +284,21 @@ def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
         except BaseException:
             _stop_workers(ex)
             raise
+
+
+TRACKER_WARNING = "ignore:resource_tracker:UserWarning"   # a -W filter (see _quiet_resource_tracker)
+
+
+def _quiet_resource_tracker() -> None:
+    """multiprocessing's resource tracker (a process of its own, started with the pool's first lock)
+    removes the locks of a render killed with -9, and then printed Python's two-line warning about
+    "leaked semaphore objects" into the terminal after the shell's "Killed". The tracker takes this
+    process's -W options (sys.warnoptions) on its command line: an ignore filter for that message
+    alone, added before it starts. The locks are still removed."""
+    import sys
+
+    if TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_WARNING)
 
 
 def prepare_voices(plans: list[ScenePlan], store: Path) -> None:
@@ -339,6 +355,7 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
     if todo and workers > 1:
         import multiprocessing
 
+        _quiet_resource_tracker()   # before the first lock (the queue's) starts the tracker
         queue = multiprocessing.get_context("forkserver").SimpleQueue() if audio is not None else None
         if audio is not None:
             for key, info in done.items():
