@@ -431,6 +431,24 @@ def test_patching_the_bundled_voice_equals_a_full_parse():
     assert onnx.load_from_string(P._patched(str(model))) == onnx.load_from_string(P._patched_whole(str(model)))
 
 
+@pytest.mark.parametrize("content", [b"", b"not an onnx model"])
+def test_a_voice_file_that_is_no_model_fails_as_the_full_parse_does(tmp_path, content):
+    """An empty file (which cannot be mapped) or one that is not protobuf: the same one-line
+    error as parsing the whole file gives, never the splice's own exception."""
+    from avatar.speech import piper_voice as P
+
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    errors = []
+    for patch in (P._patched, P._patched_whole):
+        with pytest.raises(Exception) as e:
+            patch(str(path))
+        errors.append((type(e.value), str(e.value)))
+    assert errors[0] == errors[1]
+    if not content:   # an empty message parses as a model without the durations output
+        assert errors[0][0] is AvatarError and "no duration output" in errors[0][1]
+
+
 def test_wire_fields_refuse_what_is_not_a_message():
     from avatar.speech.piper_voice import _varint, _wire_fields
 

@@ -212,8 +212,9 @@ def _alive(pid: int) -> bool:
 
 def configure_worker() -> None:
     """A process that renders one scene beside others: no thread pools fighting over the same cores,
-    freed memory kept for the next scene (avatar.build.memory), and its warnings (a stored photo rebuilt, several faces in a photo) printed as one line like
-    the command line prints its own, not with Python's file name and source line."""
+    freed memory kept for the next scene (avatar.build.memory), and its warnings (a stored photo
+    rebuilt, several faces in a photo) printed as one line like the command line prints its own,
+    not with Python's file name and source line."""
     import sys
     import warnings
 

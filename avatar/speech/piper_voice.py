@@ -104,22 +104,23 @@ def _patched(model_path: str) -> bytes:
     """The voice's ONNX graph with the alignment output added and the noise made deterministic.
 
     Only the graph's nodes and outputs are parsed and written again (a few hundred kB); its
-    weights, the other 99.9% of the file, are copied across as they are. onnx.load of the
-    whole model and its serialisation again took 1.4 s of CPU (a third of it zeroing new
-    memory) for the same bytes; test_speech checks that both give the same model."""
+    weights, the other 99.9% of the file, are copied across as they are: 0.17-0.20 s of CPU for
+    the bundled voice, where onnx.load of the whole model and its serialisation again took
+    0.58-1.87 s, most of it zeroing new memory (bench/bench_fresh_memory.py), for the same
+    model (test_speech)."""
     import onnx
 
-    with open(model_path, "rb") as f:
-        data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))   # the file's pages, not a copy
     try:
+        with open(model_path, "rb") as f:
+            data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))   # the file's pages, not a copy
         graphs = [f for f in _wire_fields(data) if f[0] == _MODEL_GRAPH and f[1] == 2]
-        fields = _wire_fields(data[graphs[0][3]:graphs[0][4]]) if len(graphs) == 1 else None
-    except (ValueError, IndexError):   # not a protobuf message
-        fields = None
-    if fields is None:   # the full parse says what is wrong, or copes with the unusual
-        return _patched_whole(model_path)
-    _, _, graph_at, graph_from, graph_to = graphs[0]
-    graph = data[graph_from:graph_to]
+        if len(graphs) != 1:
+            raise ValueError(f"{len(graphs)} graphs")
+        _, _, graph_at, graph_from, graph_to = graphs[0]
+        graph = data[graph_from:graph_to]
+        fields = _wire_fields(graph)
+    except (ValueError, IndexError):   # empty, not a protobuf message, no graph or several:
+        return _patched_whole(model_path)   # the full parse says what is wrong, or copes with the unusual
     light, kept = onnx.ModelProto(), []   # light: the graph's nodes and outputs, nothing else
     for number, _, at, _, end in fields:
         if number in (_GRAPH_NODE, _GRAPH_OUTPUT):
