@@ -376,6 +376,9 @@ def _stop(signum: int) -> None:
     name = signal.Signals(signum).name
     print("interrupted" + (f" ({name})" if signum != signal.SIGINT else "") + ": no new output was written",
           file=sys.stderr)
+    from avatar.files import remove_pending
+
+    remove_pending()   # a signal that landed as a temporary file was being opened skipped its clean-up
     _exit_now_if_helpers_run(128 + signum)
     sys.exit(128 + signum)
 

@@ -26,7 +26,6 @@ import hashlib
 import os
 import re
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -142,15 +141,59 @@ def _probe(folder: Path, target: Path) -> None:
     """Create and remove a temporary file in `folder` under atomic_path's naming scheme for `target`:
     raises the OSError that the real write would raise, naming `folder`."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{writer_tag()}.", suffix=target.suffix, dir=folder)
+        with _temporary(folder, f".{target.stem}.{writer_tag()}.", target.suffix):
+            pass
     except OSError as e:
         code = e.errno or errno.EACCES
         if code == errno.ENOENT:   # the folder exists but takes no new file (/proc, /sys)
             code = errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES
         raise OSError(code, os.strerror(code), str(folder)) from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
+
+
+_pending: dict[str, int] = {}   # temporary files being written -> the pid writing them (see remove_pending)
+
+
+def remove_pending() -> int:
+    """Remove the temporary files this process is writing now: called just before the process
+    ends abruptly (os._exit after a signal), when the `finally` blocks of the writers that were
+    interrupted may never run (a signal landing inside `with atomic_path(...)`'s own entry, after the
+    file was made and before the block began). Returns how many were removed."""
+    pid = os.getpid()
+    removed = 0
+    for name, owner in list(_pending.items()):
+        if owner == pid:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+                removed += 1
+            _pending.pop(name, None)
+    return removed
+
+
+@contextlib.contextmanager
+def _temporary(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
+    """Make an empty file `folder/prefix<8 random characters>suffix` (mode 0600, like mkstemp) and
+    remove it when the block ends, whatever ends it. Its name is known (and registered for
+    remove_pending) before the file exists, so no signal can land between its creation and the
+    code that removes it."""
+    name = ""
+    try:
+        for _ in range(100):
+            name = os.path.join(folder, f"{prefix}{os.urandom(4).hex()}{suffix}")
+            _pending[name] = os.getpid()
+            try:
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
+                break
+            except FileExistsError:   # not ours: never removed
+                _pending.pop(name, None)
+                name = ""
+        else:
+            raise FileExistsError(errno.EEXIST, "no unused temporary file name", os.path.join(folder, prefix))
+        yield Path(name)
+    finally:
+        if name:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            _pending.pop(name, None)
 
 
 @contextlib.contextmanager
@@ -163,23 +206,17 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent, f".{path.stem}.")
+    made = False
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{writer_tag()}.",
-                                   suffix=path.suffix if suffix is None else suffix, dir=path.parent)
-    except OSError as e:   # name the target, not the temporary file that could not be made
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        with _temporary(path.parent, f".{path.stem}.{writer_tag()}.", path.suffix if suffix is None else suffix) as tmp:
+            made = True
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     except OSError as e:   # name the target, not our temporary file (PyAV's errors name no file at all)
-        if e.errno and (not e.filename or _WRITER.search(os.path.basename(os.fsdecode(e.filename)))):
+        if e.errno and (not made or not e.filename or _WRITER.search(os.path.basename(os.fsdecode(e.filename)))):
             raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

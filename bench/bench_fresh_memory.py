@@ -1,8 +1,8 @@
-"""What a render pays for new memory (pages the kernel must zero before a process uses them): x264.
+"""What a render pays for new memory (pages the kernel must zero before a process uses them).
 
     python bench/bench_fresh_memory.py [--rounds 2] [--frames 100]
 
-Each case in a fresh process of its own, the cases alternated --rounds times:
+Two measurements, each case in a fresh process of its own, the cases alternated --rounds times:
 
   x264    four 1080p H.264 segments written one after another with write_mp4 (--frames
           pictures each: a still with a moving block), as a scene worker writes its scenes,
@@ -11,6 +11,10 @@ Each case in a fresh process of its own, the cases alternated --rounds times:
           and with those and no transparent huge pages as well ("nothp", prctl
           PR_SET_THP_DISABLE: tried, and left out, see avatar/build/memory.py). Prints each
           segment's CPU user and system seconds and minor page faults.
+  voice   the bundled Piper voice patched for alignment (avatar.speech.piper_voice): by
+          parsing the whole ONNX model and writing it again (_patched_whole, what it did
+          before), and by rewriting only its graph's nodes and outputs (_patched, now). CPU
+          seconds and minor faults of each; both give the same model (tests/test_speech.py).
 
 System time here is mostly the kernel zeroing pages; on a virtual machine a new page can cost
 a fault in the host too, so the figures differ most between machines of different kinds.
@@ -59,6 +63,19 @@ with tempfile.TemporaryDirectory() as d:
 print(json.dumps(out))
 """
 
+VOICE = r"""
+import json, resource, sys
+import onnx, piper.patch_voice_with_alignment
+from avatar.speech import piper_voice as P
+model, _ = P.bundled_model()
+f = P._patched if sys.argv[1] == "splice" else P._patched_whole
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+data = f(str(model))
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps([r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt, len(data)]))
+"""
+
+
 def run(code: str, *args: str) -> list:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd="/")
@@ -85,6 +102,11 @@ def main() -> int:
     for case, s in sums.items():
         print(f"  {case:8s} system seconds: first segments {sum(s[0::4]) / (len(s) // 4):.2f}, "
               f"later ones {sum(x for i, x in enumerate(s) if i % 4) / (3 * (len(s) // 4)):.2f} (mean per segment)")
+    print("voice: the bundled Piper voice patched (CPU user/system s, minor faults)")
+    for r in range(args.rounds):
+        for case in ("whole", "splice"):
+            u, s, f, size = run(VOICE, case)
+            print(f"  round {r + 1} {case:7s} {u:.2f}/{s:.2f} s  {int(f):7d} faults  ({size / 1e6:.1f} MB model)")
     return 0
 
 

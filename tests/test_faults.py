@@ -481,6 +481,48 @@ def test_stale_rule_pid_reuse_and_other_owners(tmp_path):
     assert is_stale(other)
 
 
+def test_a_signal_as_a_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A signal that lands right after atomic_path made its temporary file, before the writer's block
+    began (the moment test_signal_during_say's poll for a temporary file makes likely): the file goes.
+    Raised here from the close of the new file's descriptor; with mkstemp that close ran outside the
+    clean-up, and the file stayed."""
+    from avatar.files import atomic_path
+
+    real_close, calls = os.close, []
+
+    def close(fd):
+        real_close(fd)
+        if not calls:
+            calls.append(fd)
+            raise KeyboardInterrupt
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(tmp_path / "out.mp4"):
+            pytest.fail("the block ran")
+    monkeypatch.setattr(os, "close", real_close)
+    assert calls and not list(tmp_path.iterdir())
+
+
+def test_remove_pending_removes_what_an_abrupt_exit_would_leave(tmp_path):
+    """A signal landing inside `with`'s own entry (the file made, the block not begun) skips the
+    context manager's exit, and a process that then ends with os._exit runs no `finally`:
+    remove_pending (called before every such exit) removes the file. A file already renamed into
+    place stays, and so does another writer's temporary file."""
+    from avatar.files import atomic_path, remove_pending, writer_tag
+
+    done = tmp_path / "done.txt"
+    with atomic_path(done) as tmp:
+        tmp.write_text("complete")
+    other = tmp_path / f".x.tmp1-1-00000000.abcdefgh.mp4"
+    other.write_bytes(b"another writer")
+    entered = atomic_path(tmp_path / "cut.mp4")
+    tmp = entered.__enter__()            # and never __exit__: what the signal leaves
+    assert tmp.exists() and writer_tag() in tmp.name
+    assert remove_pending() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([done.name, other.name])
+    assert remove_pending() == 0
+
+
 def test_worker_warnings_are_one_line(tmp_path, astronaut_path):
     """A warning raised in a scene worker (here: a damaged stored photo, measured again) prints as
     one line like the command line's own, not with Python's file name and source line."""

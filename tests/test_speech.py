@@ -378,3 +378,82 @@ def test_a_voice_that_cannot_be_prepared_names_the_scene_and_the_file(tmp_path):
         prepare_voices(plan(deck), tmp_path / "voices")
     assert not list((tmp_path / "voices").glob("*.onnx"))
 
+
+def _tiny_voice(path, graph_last: bool) -> None:
+    """A small VITS-shaped ONNX file: a Ceil (the durations), a RandomNormalLike (the noise), weights;
+    its graph either the last field of the file or followed by others (metadata)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Ceil", ["x"], ["w_ceil"]),
+             helper.make_node("RandomNormalLike", ["x"], ["noise"], scale=0.5),
+             helper.make_node("Add", ["w_ceil", "noise"], ["s"]),
+             helper.make_node("Mul", ["s", "weight"], ["y"])]
+    weight = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3), "weight")
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [weight])
+    model = helper.make_model(graph, producer_name="test", opset_imports=[helper.make_opsetid("", 17)])
+    if not graph_last:
+        helper.set_model_props(model, {"after": "the graph"})   # ModelProto field 14, after the graph (7)
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("graph_last", [True, False])
+def test_patching_a_voice_touches_only_its_graph_and_gives_the_model_a_full_parse_gives(tmp_path, graph_last):
+    """_patched() rewrites the graph's nodes and outputs and copies the rest of the file's bytes;
+    the model it gives equals the one from parsing the whole file and writing it again, and it runs."""
+    import onnx
+    import onnxruntime
+
+    from avatar.speech import piper_voice as P
+
+    path = tmp_path / "tiny.onnx"
+    _tiny_voice(path, graph_last)
+    fast, whole = P._patched(str(path)), P._patched_whole(str(path))
+    model = onnx.load_from_string(fast)
+    assert model == onnx.load_from_string(whole)
+    assert [o.name for o in model.graph.output] == ["y", "w_ceil"]
+    assert "RandomNormalLike" not in {n.op_type for n in model.graph.node}
+    assert model.graph.initializer[0].name == "weight" and len(model.graph.initializer) > 1   # + the noise table
+    assert dict((p.key, p.value) for p in model.metadata_props) == ({} if graph_last else {"after": "the graph"})
+    s = onnxruntime.InferenceSession(fast, providers=["CPUExecutionProvider"])
+    x = np.full((2, 3), 0.5, np.float32)
+    y1, w1 = s.run(None, {"x": x})
+    assert np.array_equal(w1, np.ones((2, 3), np.float32)) and np.array_equal(y1, s.run(None, {"x": x})[0])
+
+
+def test_patching_the_bundled_voice_equals_a_full_parse():
+    import onnx
+
+    from avatar.speech import piper_voice as P
+
+    model, _ = P.bundled_model()
+    assert onnx.load_from_string(P._patched(str(model))) == onnx.load_from_string(P._patched_whole(str(model)))
+
+
+@pytest.mark.parametrize("content", [b"", b"not an onnx model"])
+def test_a_voice_file_that_is_no_model_fails_as_the_full_parse_does(tmp_path, content):
+    """An empty file (which cannot be mapped) or one that is not protobuf: the same one-line
+    error as parsing the whole file gives, never the splice's own exception."""
+    from avatar.speech import piper_voice as P
+
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    errors = []
+    for patch in (P._patched, P._patched_whole):
+        with pytest.raises(Exception) as e:
+            patch(str(path))
+        errors.append((type(e.value), str(e.value)))
+    assert errors[0] == errors[1]
+    if not content:   # an empty message parses as a model without the durations output
+        assert errors[0][0] is AvatarError and "no duration output" in errors[0][1]
+
+
+def test_wire_fields_refuse_what_is_not_a_message():
+    from avatar.speech.piper_voice import _varint, _wire_fields
+
+    assert _wire_fields(_varint(7 << 3 | 2) + _varint(3) + b"abc" + _varint(1 << 3) + _varint(300)) == [
+        (7, 2, 0, 2, 5), (1, 0, 5, 6, 8)]
+    for bad in (b"not an onnx model", _varint(7 << 3 | 2) + _varint(10) + b"abc", b"\x80"):
+        with pytest.raises((ValueError, IndexError)):
+            _wire_fields(bad)

@@ -18,6 +18,7 @@ from avatar.build.cache import SceneCache
 from avatar.build.plan import ScenePlan
 from avatar.build.scene import SceneInfo, execute, plan_narration
 from avatar.errors import AvatarError
+from avatar.files import remove_pending
 from avatar.progress import ProgressCallback, report
 
 SCENE_MEMORY = 950 * 2 ** 20    # peak memory of one scene worker (850-950 MB at 1080p, bench/bench_speed.py)
@@ -154,12 +155,14 @@ def _worker_task(name: str) -> Iterator[None]:
     _busy.append(name)
     try:
         yield
-    except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran)
+    except KeyboardInterrupt as e:   # SIGINT/SIGTERM: the temporary files are gone (finally blocks ran;
+        remove_pending()             # remove_pending: those of a writer the signal caught as it began)
         os._exit(getattr(e, "exit_code", 130))
     finally:
         _busy.clear()
         if _signalled:   # a library turned the signal into its own error (an extension module that
-            os._exit(128 + _signalled[0])   # was being imported: "initialization failed"): end all the same
+            remove_pending()   # was being imported: "initialization failed"): end all the same
+            os._exit(128 + _signalled[0])
 
 
 def _publisher(plan: ScenePlan):
@@ -182,6 +185,7 @@ def _on_signal(signum, frame) -> None:
     from avatar.errors import Interrupted
 
     if not _busy:
+        remove_pending()
         os._exit(128 + signum)
     _signalled.append(signum)
     raise Interrupted(signum)
