@@ -191,9 +191,13 @@ class Presenter:
         self._voice = None
 
     def _fit_to_size(self) -> None:
-        """Without a size: the photo's (or its face crop's), at most SAY_SIDE. The presenter is then
-        scaled down to RENDER_MARGIN times the output where the photo is larger, so a 12 MP phone
-        photo is not animated at full size to be shrunk frame by frame afterwards."""
+        """Without a size: the photo's (or its face crop's), at most SAY_SIDE. Where the photo is
+        larger than the output, the presenter is scaled down first, so a 12 MP phone photo is not
+        animated at full size to be shrunk frame by frame afterwards: the whole photo to the
+        output's own size (its frames then need no resizing: the same clip as from the photo
+        shrunk beforehand, in about half the time of rendering it at twice the size and shrinking
+        each frame, bench/bench_photo_size.py), the face crop (--crop) to RENDER_MARGIN times it
+        (the crop's box falls on no exact size, so its frames are shrunk from a margin)."""
         from avatar.build.scene import RENDER_MARGIN
         from avatar.face import scaled
 
@@ -201,7 +205,7 @@ class Presenter:
         side = (x1 - x0) if self.crop else max(self.identity.image.shape[:2])
         if not self.size and side > SAY_SIDE:
             self.size = SAY_SIDE
-        s = RENDER_MARGIN * self.size / side if self.size else 1.0
+        s = (RENDER_MARGIN if self.crop else 1.0) * self.size / side if self.size else 1.0
         if s < 1:
             self.identity = scaled(self.identity, s)
 

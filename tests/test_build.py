@@ -276,9 +276,22 @@ def test_say_defaults_to_a_web_size_and_renders_a_large_photo_at_it(tmp_path, as
     assert p.size == 600
     frames = list(p.say("Hi.").frames)
     assert frames[0].shape == (600, 600, 3)
+    assert p.identity.image.shape[:2] == (600, 600)                         # animated at the output's size
     small = avatar.Presenter(face=big, fps=8, size=128, motion="phonemes")
-    assert max(small.identity.image.shape[:2]) <= 2 * 128 + 1                # RENDER_MARGIN x the output
+    assert small.identity.image.shape[:2] == (128, 128)
     assert list(small.say("Hi.").frames)[0].shape == (128, 128, 3)
+    # about the same clip as from the photo shrunk to that size beforehand (measured on another picture)
+    shrunk = tmp_path / "shrunk.png"
+    Image.open(big).resize((400, 400), Image.BICUBIC).save(shrunk)
+    mid = avatar.Presenter(face=big, fps=8, size=400, motion="phonemes")
+    ref = avatar.Presenter(face=shrunk, fps=8, motion="phonemes")
+    assert ref.identity.image.shape == mid.identity.image.shape
+    a, b = list(mid.say("Hi.").frames), list(ref.say("Hi.").frames)
+    assert len(a) == len(b) and np.abs(a[3].astype(int) - b[3].astype(int)).mean() < 1.5   # 0.5 here
+    crop = avatar.Presenter(face=big, fps=8, size=128, crop=True, motion="phonemes")
+    x0, _, x1, _ = crop.identity.face_box                                   # the crop: RENDER_MARGIN x the output
+    assert 2 * 128 - 2 <= x1 - x0 <= 2 * 128 + 2
+    assert list(crop.say("Hi.").frames)[0].shape[:2] in ((128, 128), (128, 126), (126, 128))
     assert avatar.Presenter(face=astronaut_path, fps=8).size is None      # smaller photos: their own size
     with pytest.raises(AvatarError, match="too large"):
         avatar.Presenter(face=astronaut_path, size=5000)
