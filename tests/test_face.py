@@ -168,6 +168,25 @@ def test_a_face_big_enough_in_a_very_large_photo_is_animated(astronaut_path, tmp
     assert x0 < ident.landmarks[1, 0] < x1 and y0 < ident.landmarks[1, 1] < y1
 
 
+def test_a_sideways_photo_warns_an_upright_or_tilted_one_does_not(astronaut_path, tmp_path):
+    """A photo lying on its side (no EXIF orientation, or a wrong one) is animated as it is, with a
+    warning that says so; an upright face, or one tilted as heads tilt, gets none."""
+    from avatar.face import MAX_ROLL, estimate_roll
+
+    im = Image.open(astronaut_path).convert("RGB")
+    for angle, warned in ((90, True), (-90, True), (15, False), (0, False)):
+        p = tmp_path / f"rot{angle}.png"
+        im.rotate(angle, expand=True, fillcolor=(90, 90, 90)).save(p)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            ident = load_identity(p)
+        leaning = [str(w.message) for w in seen if "leans" in str(w.message)]
+        assert bool(leaning) is warned, (angle, leaning)
+        assert abs(abs(estimate_roll(ident.landmarks)) - abs(angle)) < 20, angle   # the head itself leans a little
+        if warned:
+            assert str(p) in leaning[0] and "rotate it upright" in leaning[0] and abs(angle) > MAX_ROLL
+
+
 def test_several_faces_warn_and_face_index_picks(astronaut_path, tmp_path):
     im = Image.open(astronaut_path).convert("RGB")
     two = Image.new("RGB", (1024, 512), (90, 90, 90))

@@ -542,6 +542,23 @@ def test_worker_warnings_are_one_line(tmp_path, astronaut_path):
     assert all(line.startswith("warning: ") for line in lines), err
 
 
+def test_a_warning_of_every_worker_is_printed_once(tmp_path, astronaut_path):
+    """Each scene worker measures the presenter's photo and each warned about it (a photo lying on
+    its side): the render prints the warning once, like a serial render."""
+    from PIL import Image
+
+    sideways = tmp_path / "sideways.png"
+    Image.open(astronaut_path).convert("RGB").rotate(90, expand=True).save(sideways)
+    deck = tmp_path / "t.yaml"
+    deck.write_text(DECK.replace("avatar: {layout: none}", f"avatar: {{layout: pip, photo: {sideways}}}"))
+    for jobs in (2, 1):
+        proc = _spawn(["render", deck, "-o", tmp_path / f"{jobs}.mp4", "--cache-dir", tmp_path / f"cache{jobs}",
+                       "--jobs", jobs], tmp_path)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert err.count("leans about") == 1 and err.startswith("warning: ") and "Traceback" not in err, (jobs, err)
+
+
 def test_a_signal_landing_inside_an_import_is_raised_after_it(tmp_path, monkeypatch):
     """An extension module's import prints the traceback of an exception raised inside it (numpy's
     import_array): the command line's handler does not raise there; it sends the signal again

@@ -130,12 +130,12 @@ class NarrationAhead:
 
 def render_plan(plan_json: str, cache_root: str) -> dict:
     """Worker entry point: one plan (JSON) -> its segment in the cache. Returns SceneInfo as a dict.
-    In a worker_pool(..., audio=queue) worker, the scene's audio track goes on that queue as
-    soon as its narration is made: (key, SceneInfo dict, segment_audio bytes, frames)."""
+    In a worker_pool(..., queue) worker, the scene's audio track goes on that queue as soon as
+    its narration is made: ("audio", key, SceneInfo dict, segment_audio bytes, frames)."""
     plan = ScenePlan.from_json(plan_json)
     cache = SceneCache(cache_root)
     with _worker_task(plan.key):   # an import takes time: it is inside
-        publish = _publisher(plan) if _audio_out else None
+        publish = _publisher(plan) if _to_parent else None
         return cache.put(plan, lambda tmp: execute(plan, tmp, identities=cache.identities,
                                                    on_narration=publish, voices=cache.voices)).to_dict()
 
@@ -171,13 +171,13 @@ def _publisher(plan: ScenePlan):
 
     def publish(info: SceneInfo, speech) -> None:
         track, frames = segment_audio(speech.audio, speech.sample_rate, info.frames, plan.presentation().fps)
-        _audio_out[0].put((plan.key, info.to_dict(), track, frames))
+        _to_parent[0].put(("audio", plan.key, info.to_dict(), track, frames))
     return publish
 
 
 _busy: list[str] = []   # in a worker: the scene it is rendering now
 _signalled: list[int] = []   # in a worker: the signals received (it ends after unwinding its scene)
-_audio_out: list = []   # in a worker: the queue for the scenes' audio (worker_pool's `audio`), if any
+_to_parent: list = []   # in a worker: the queue for its scenes' audio and its warnings (worker_pool's `queue`), if any
 
 
 def _on_signal(signum, frame) -> None:
@@ -230,18 +230,22 @@ def configure_worker() -> None:
     keep_freed_memory()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+        text = " ".join(str(message).split())
+        if _to_parent:   # the parent prints it, once for all its workers (each measures the same photo)
+            _to_parent[0].put(("warning", text))
+        else:
+            print(f"warning: {text}", file=sys.stderr, flush=True)
 
     warnings.showwarning = show
 
 
-def _init_worker(parent: int, parent_start: int | None, audio=None) -> None:
+def _init_worker(parent: int, parent_start: int | None, queue=None) -> None:
     import signal
     import threading
 
     configure_worker()
-    if audio is not None:
-        _audio_out.append(audio)
+    if queue is not None:
+        _to_parent.append(queue)
     for s in (signal.SIGTERM, signal.SIGINT):   # stopped by the parent or Ctrl-C: unwind, removing temporary files
         signal.signal(s, _on_signal)
     threading.Thread(target=_watch_parent, args=(parent, parent_start), daemon=True).start()
@@ -267,11 +271,12 @@ def _stop_workers(ex: ProcessPoolExecutor) -> None:
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(workers: int, queue=None) -> Iterator[ProcessPoolExecutor]:
     """A forkserver process pool of scene workers; on any failure or interruption every worker is
-    stopped (no Future.cancel(): a broken pool then fails on cancelled futures). audio: a
+    stopped (no Future.cancel(): a broken pool then fails on cancelled futures). queue: a
     multiprocessing SimpleQueue of the forkserver context that receives each scene's audio
-    track once its narration is made (render_plan)."""
+    track once its narration is made (render_plan) and the workers' warnings (_from_workers);
+    without one, workers print their warnings themselves."""
     import multiprocessing
 
     from avatar.files import process_start
@@ -283,7 +288,7 @@ def worker_pool(workers: int, audio=None) -> Iterator[ProcessPoolExecutor]:
     ctx = multiprocessing.get_context("forkserver")
     me = os.getpid()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(me, process_start(me), audio)) as ex:
+                             initargs=(me, process_start(me), queue)) as ex:
         try:
             yield ex
         except BaseException:
@@ -361,11 +366,11 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
         import multiprocessing
 
         _quiet_resource_tracker()   # before the first lock (the queue's) starts the tracker
-        queue = multiprocessing.get_context("forkserver").SimpleQueue() if audio is not None else None
+        queue = multiprocessing.get_context("forkserver").SimpleQueue()
         if audio is not None:
             for key, info in done.items():
                 audio.add(key, info, cache.segment(key))
-        with _audio_reader(queue, audio), worker_pool(workers, queue) as ex:
+        with _from_workers(queue, audio), worker_pool(workers, queue) as ex:
             # longest first: the last scene to start is a short one, so the workers finish together
             order = sorted(todo, key=lambda k: -_estimated_seconds(todo[k]))
             jsons = {k: p.to_json() for k, p in todo.items()}
@@ -398,17 +403,19 @@ def run(plans: list[ScenePlan], cache: SceneCache, *, jobs: int | None = None, u
 
 
 @contextlib.contextmanager
-def _audio_reader(queue, audio) -> Iterator[None]:
-    """A thread that hands the scene workers' audio tracks from `queue` to `audio` (AudioAhead)
-    while the block runs (the worker pool inside it: every worker has ended when it stops, and
-    what is still queued is read first). It polls: nothing is ever written to the queue from
-    here, whose lock a killed worker may hold."""
+def _from_workers(queue, audio) -> Iterator[None]:
+    """A thread that reads what the scene workers send on `queue` while the block runs (the
+    worker pool inside it: every worker has ended when it stops, and what is still queued is
+    read first): their scenes' audio tracks, handed to `audio` (an AudioAhead; None: dropped),
+    and their warnings, shown here through this process's warnings.showwarning, each text once
+    (every worker measures the same photo, and each warned). It polls: nothing is ever written
+    to the queue from here, whose lock a killed worker may hold."""
+    import sys
     import threading
+    import warnings
 
-    if queue is None:
-        yield
-        return
     stop = threading.Event()
+    shown: set[str] = set()
 
     def read() -> None:
         while True:
@@ -417,10 +424,18 @@ def _audio_reader(queue, audio) -> Iterator[None]:
                     return
                 stop.wait(0.05)
                 continue
-            key, info, track, frames = queue.get()
-            audio.add(key, SceneInfo.from_dict(info), track, frames)
+            kind, *item = queue.get()
+            if kind == "warning" and item[0] not in shown:
+                shown.add(item[0])
+                if warnings.showwarning is getattr(warnings, "_showwarning_orig", None):   # Python's own
+                    print(f"warning: {item[0]}", file=sys.stderr, flush=True)   # (the API): as workers printed it
+                else:   # the command line's (avatar.clikit.setup_logging)
+                    warnings.showwarning(item[0], UserWarning, "", 0)
+            elif kind == "audio" and audio is not None:
+                key, info, track, frames = item
+                audio.add(key, SceneInfo.from_dict(info), track, frames)
 
-    t = threading.Thread(target=read, name="avatar-scene-audio", daemon=True)
+    t = threading.Thread(target=read, name="avatar-from-workers", daemon=True)
     t.start()
     try:
         yield

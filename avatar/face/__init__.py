@@ -21,6 +21,7 @@ from avatar.types import Identity, eye_distance
 
 MIN_EYE_DISTANCE = 40.0   # px between the outer eye corners (the bundled astronaut has ~60)
 MAX_YAW = 38.0            # degrees; beyond this the photo is a profile the warp cannot animate
+MAX_ROLL = 35.0           # degrees the eyes' line may lean in the picture before a warning (a sideways photo)
 DETECT_SIDE = 1024        # detect on a copy whose longest side is at most this
 BOX_MARGIN = 1.9          # face box side / largest side of the landmark bounding box
 
@@ -300,8 +301,20 @@ def _assemble(path: Path, image: np.ndarray, face_index: int, measured: dict[str
     if faces > 1:
         msg = f"{path}: {faces} faces found; using face {face_index} (0 = largest; set avatar.face_index to choose)"
         warnings.warn(msg, stacklevel=3)
+    roll = estimate_roll(lm)
+    if abs(roll) > MAX_ROLL:   # animated as it is (head motion about that tilt), but most likely not meant
+        warnings.warn(f"{path}: the face leans about {abs(roll):.0f} degrees in the picture, so the presenter "
+                      "will be shown that way; if the photo is sideways or upside down, rotate it upright",
+                      stacklevel=3)
     return Identity(image=image, landmarks=lm, face_box=face_box(lm, w, h),
                     face_mask=face_mask(lm, (h, w)), person_mask=measured["person_mask"], source=str(path))
+
+
+def estimate_roll(lm: np.ndarray) -> float:
+    """Degrees the line between the outer eye corners (mesh points 33 and 263) leans from the
+    horizontal, in -180..180: 0 for an upright face, about +-90 for a sideways photo, 180 upside down."""
+    dx, dy = float(lm[263, 0] - lm[33, 0]), float(lm[263, 1] - lm[33, 1])
+    return float(np.degrees(np.arctan2(dy, dx)))
 
 
 def _measure(path: Path, image: np.ndarray, face_index: int, detector: str) -> dict[str, np.ndarray]:
@@ -337,5 +350,5 @@ def _measure(path: Path, image: np.ndarray, face_index: int, detector: str) -> d
     return {"landmarks": lm, "person_mask": person_mask(image), "faces": np.array(len(faces))}
 
 
-__all__ = ["load_identity", "scaled", "read_photo", "detect_faces", "estimate_yaw", "face_box", "face_mask",
-           "person_mask", "find_small_faces", "MIN_EYE_DISTANCE", "MIN_FACE_WIDTH", "MAX_YAW"]
+__all__ = ["load_identity", "scaled", "read_photo", "detect_faces", "estimate_yaw", "estimate_roll", "face_box", "face_mask",
+           "person_mask", "find_small_faces", "MIN_EYE_DISTANCE", "MIN_FACE_WIDTH", "MAX_YAW", "MAX_ROLL"]
