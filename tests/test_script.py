@@ -433,3 +433,28 @@ def test_long_text_is_text_not_a_file_name():
     deck = _script_or_text(text)
     assert len(deck.scenes) >= 1 and "opened as a file" in deck.scenes[0].narration
     assert _script_or_text("a\x00b").scenes    # NUL: not a path either
+
+
+def test_a_deck_without_any_narration_warns_that_nobody_speaks(tmp_path):
+    """A Markdown deck without speaker notes renders silent slides: planning it warns, naming the
+    file and where narration goes; a deck with notes, or one that asks for silence (a pause, a
+    scene's own duration), does not."""
+    import warnings
+
+    from avatar.build.plan import plan
+    from avatar.script import load
+
+    cases = {"silent.md": ("# One\n\nText.\n\n---\n\n# Two\n\nMore text.\n", True),
+             "notes.md": ("# One\n\nText.\n\n<!-- Hello there. -->\n\n---\n\n# Two\n\nMore.\n", False),
+             "pause.yaml": ('scenes:\n  - slide: {title: A}\n    narration: "[pause 1s]"\n', False),
+             "timed.yaml": ("scenes:\n  - slide: {title: A}\n    duration: 2\n", False)}
+    for name, (text, warned) in cases.items():
+        p = tmp_path / name
+        p.write_text(text)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            plan(load(p))
+        msgs = [str(w.message) for w in seen if "never speaks" in str(w.message)]
+        assert bool(msgs) is warned, (name, msgs)
+        if warned:
+            assert msgs[0].startswith(f"{p}: ") and "speaker notes" in msgs[0]

@@ -291,7 +291,23 @@ def plan(deck: Presentation, digests: _Digests | None = None) -> list[ScenePlan]
                                str(deck.source) if deck.source else None))
         prev = (look, inputs)
     _warn_undrawable(deck, theme, where)
+    _warn_unspoken(deck, where)
     return plans
+
+
+def _warn_unspoken(deck: Presentation, where: str) -> None:
+    """A warning when no scene has any narration: a Markdown or PowerPoint deck without speaker
+    notes renders its slides silently, which is seldom what was meant. A deck that asks for its
+    silence (a pause, a scene's own duration, a video slide, a recording) gets none."""
+    import warnings
+
+    for scene in deck.scenes:
+        video = scene.slide is not None and scene.slide.layout == "video"
+        if (scene.narration or "").strip() or scene.duration is not None or video or deck.voice_for(scene).audio:
+            return
+    warnings.warn(f"{where}no scene has narration, so the presenter never speaks: give the scenes a narration "
+                  "(a Markdown deck: speaker notes in <!-- ... --> or a Note: block; PowerPoint: the slides' "
+                  "notes)", stacklevel=3)
 
 
 def _warn_undrawable(deck: Presentation, theme: dict, where: str) -> None:
