@@ -203,6 +203,35 @@ def test_characters_the_font_cannot_draw_are_named_before_rendering(tmp_path, ca
     assert "🎉" not in main_err and "你" in main_err          # not burned: only the slide's title is drawn
 
 
+def test_the_warning_names_an_installed_font_that_has_the_characters(tmp_path, monkeypatch):
+    """font_having() asks fontconfig (a stand-in `fc-list` here, listing the bundled fonts and one
+    that is not a font file) for fonts with the characters, checks each with undrawable(), and
+    prefers the style asked for; with no fc-list, or no font with any of them, it suggests nothing."""
+    import os
+
+    from avatar.compose import theme
+    from avatar.resources import assets_dir
+
+    fonts = assets_dir() / "fonts"
+    fake = tmp_path / "bin" / "fc-list"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\ncase \"$1\" in *1f389*) exit 0;; esac\n"
+                    f"echo '{fonts / 'DejaVuSans.ttf'}: :style=Book'\n"
+                    f"echo '{fonts / 'DejaVuSans-Bold.ttf'}: :style=Bold'\n"
+                    "echo '/usr/share/fonts/x/misc.pcf.gz: :style=Regular'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    theme.font_having.cache_clear()
+    assert theme.font_having("ŋé", "bold") == (str(fonts / "DejaVuSans-Bold.ttf"), "")
+    assert theme.font_having("ŋé", "regular") == (str(fonts / "DejaVuSans.ttf"), "")
+    assert theme.font_having("🎉ŋ你", "bold") == (str(fonts / "DejaVuSans-Bold.ttf"), "🎉你")   # the best there is
+    assert theme.font_having("🎉", "bold") is None                                          # in no font
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    theme.font_having.cache_clear()
+    assert theme.font_having("ŋé", "bold") is None
+    theme.font_having.cache_clear()
+
+
 def test_metadata_marks_ai(rendered):
     from avatar.video import probe
 

@@ -315,7 +315,7 @@ def _warn_undrawable(deck: Presentation, theme: dict, where: str) -> None:
     them cannot draw (they would show as empty boxes), naming them and the theme key to change."""
     import warnings
 
-    from avatar.compose.theme import undrawable
+    from avatar.compose.theme import font_having, undrawable
     from avatar.speech.markup import plain_text
 
     for i, scene in enumerate(deck.scenes):
@@ -332,7 +332,11 @@ def _warn_undrawable(deck: Presentation, theme: dict, where: str) -> None:
             bad = undrawable(theme[key], "\n".join(parts))
             if bad:
                 shown = " ".join(bad[:8]) + (" ..." if len(bad) > 8 else "")
+                other = font_having(bad, {"font_bold": "bold", "font_mono": "mono"}.get(key, "regular"))
+                has = ""
+                if other:
+                    has = f", e.g. {other[0]} (installed here{f', all but {len(other[1])}' if other[1] else ''})"
                 warnings.warn(f"{where}scenes[{i}]: {len(bad)} character(s) the font {Path(theme[key]).name} has no "
                               f"glyph for ({shown}) would show as empty boxes; set theme.{key} to a font that has "
-                              f"them (the .srt/.vtt captions keep them)", stacklevel=3)
+                              f"them{has}; the .srt/.vtt captions keep them", stacklevel=3)
 

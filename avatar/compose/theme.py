@@ -157,6 +157,42 @@ def undrawable(path: Path | str, text: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=32)
+def font_having(chars: str, style: str = "regular") -> tuple[str, str] | None:
+    """(a font file installed on this machine with glyphs for as many of `chars` as any, the ones
+    it still lacks), found through fontconfig's `fc-list`; None without it, or when no font has
+    any of the first few: what to suggest when the theme's font lacks them. style: "bold", "mono"
+    or "regular", preferred among fonts that cover as much; coverage is checked with undrawable()."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("fc-list")
+    if not exe or not chars:
+        return None
+    found: dict[str, str] = {}
+    for ch in chars[:4]:   # the first character some installed font has (an emoji may be in none)
+        pattern = f":charset={ord(ch):x}" + (":spacing=100" if style == "mono" else "")
+        try:
+            out = subprocess.run([exe, pattern, "file", "style"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+        for line in out.splitlines():
+            path, _, styles = line.partition(":")
+            if path.lower().endswith((".ttf", ".otf", ".ttc")):
+                found[path] = styles.lower()
+        if found:
+            break
+
+    def rank(item: tuple[str, str]) -> tuple:
+        path, styles = item
+        return (len(undrawable(path, chars)), ("bold" in styles) != (style == "bold"),
+                "italic" in styles or "oblique" in styles, "serif" in path.lower(), path)
+    if not found:
+        return None
+    best = min(found.items(), key=rank)[0]
+    return best, undrawable(best, chars)
+
+
 def _read_theme_file(name: str) -> tuple[dict, Path]:
     from avatar.script.models import ThemeSpec
     from avatar.script.yaml_loader import parse_yaml
