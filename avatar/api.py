@@ -134,6 +134,7 @@ class Clip:
         return self.n_frames / self.fps
 
 
+LOUDNESS = -16.0   # say's integrated loudness by default: a script's default `loudness:` (render's)
 SAY_SIDE = 1920   # say's longest side when none is given and the photo is larger (a web-playable H.264 size)
 
 
@@ -239,10 +240,12 @@ class Presenter:
 
     def say_to_file(self, text: str | None, out: str | Path, *, audio: str | Path | None = None,
                     transcript: str | None = None, transparent: bool = False,
-                    on_progress: ProgressCallback | None = None) -> Result:
+                    on_progress: ProgressCallback | None = None, loudness: float | None = LOUDNESS) -> Result:
         """Write the clip to OUT.mp4 (+ OUT.srt and OUT.vtt when it has words), as one set.
 
-        transparent: the person cut out on a transparent background, OUT.webm or OUT.mov (avatar.video.alpha)."""
+        transparent: the person cut out on a transparent background, OUT.webm or OUT.mov (avatar.video.alpha).
+        loudness: the clip's integrated loudness in LUFS (true peak under -1 dBTP), as `render`
+        makes a video's; None: the speech as it is."""
         from avatar.build.assemble import output_set
         from avatar.video import write_mp4
         from avatar.video.tags import metadata
@@ -259,10 +262,62 @@ class Presenter:
 
             write, frames = write_alpha_video, cut_out(clip.frames)
         with output_set(out, clip.cues) as video:
-            write(video, frames, fps=self.fps, audio=clip.audio, sample_rate=clip.sample_rate,
+            write(video, frames, fps=self.fps, audio=leveled(clip.audio, clip.sample_rate, loudness),
+                  sample_rate=clip.sample_rate,
                   metadata=metadata(f"{out.stem} (AI-generated)"),
                   progress=lambda i: report(on_progress, "frames", i, clip.n_frames, "rendering"))
         return Result(out, clip.duration, clip.n_frames, time.perf_counter() - t0)
+
+
+def leveled(audio, rate: int, target: float | None, true_peak: float = -1.0):
+    """Speech audio as write_mp4 takes it ((n,) array, or a streamed RecordingAudio) at `target`
+    LUFS with its true peak under `true_peak` dBTP (avatar.audio.loudness, as `render` levels a
+    video's mix); target None: unchanged. A streamed recording stays streamed: it is metered in
+    pieces and leveled as write_mp4 reads it."""
+    from avatar.audio.loudness import normalize, plan
+
+    if target is None:
+        return audio
+    if isinstance(audio, np.ndarray):
+        a = np.asarray(audio, np.float32)
+        out, _ = normalize(a[None] if a.ndim == 1 else a.T, rate, target, true_peak)
+        return out[0] if a.ndim == 1 else out.T
+    step = 10 * rate
+
+    def blocks():
+        for start in range(0, len(audio), step):
+            yield audio.read(start, step)[None]
+    p = plan(blocks, rate, target, true_peak)
+    return audio if p is None else _Leveled(audio, p)
+
+
+class _Leveled:
+    """A streamed recording (len(), read(start, n)) read through a loudness Plan."""
+
+    dtype, ndim = np.dtype(np.float32), 1
+
+    def __init__(self, audio, plan):
+        self.audio, self.plan = audio, plan
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self.audio),)
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        return self.plan.apply(self.audio.read(start, n)[None], max(0, int(start)))[0]
+
+
+def loudness_option(value: str | float | None, default: float | None) -> float | None:
+    """--loudness: LUFS (validated like a script's `loudness:`), "off"/"none" for none, None for `default`."""
+    if value is None:
+        return default
+    if str(value).strip().lower() in ("off", "none"):
+        return None
+    return _from_options(Presentation, {"loudness": value, "scenes": [{"narration": "x"}]},
+                         {"loudness": "--loudness"}).loudness
 
 
 def _check_say_out(out: Path, transparent: bool) -> None:
@@ -277,19 +332,22 @@ def _check_say_out(out: Path, transparent: bool) -> None:
 
 def say(text: str | None = None, *, face: str | Path | None = None, out: str | Path,
         audio: str | Path | None = None, transcript: str | None = None, voice: str | None = None,
-        transparent: bool = False, on_progress: ProgressCallback | None = None, **presenter_options) -> Result:
+        transparent: bool = False, on_progress: ProgressCallback | None = None,
+        loudness: str | float | None = None, **presenter_options) -> Result:
     """One talking-head clip (the whole photo, or the face crop) from text or recorded audio.
 
     transparent: the person cut out, written as .webm (VP9 + alpha) or .mov (ProRes 4444).
+    loudness: integrated LUFS of the clip (default -16, as render's), or "off" for the speech as it is.
     presenter_options: fps, size, crop, still, seed, expression_scale, motion, renderer,
     allow_cpu, face_index, lips_model, appearance (see Presenter)."""
     if not text and audio is None:
         raise AvatarError("nothing to say: give TEXT or --audio FILE")
     out = Path(out)
     _check_say_out(out, transparent)
+    target = loudness_option(loudness, LOUDNESS)
     presenter = Presenter(face, voice=voice, **presenter_options)
     return presenter.say_to_file(text, out, audio=audio, transcript=transcript, transparent=transparent,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, loudness=target)
 
 
 # --------------------------------------------------------------------------- render
@@ -299,9 +357,7 @@ def apply_options(deck: Presentation, *, face: str | Path | None = None, size: s
     """Command-line overrides on top of a loaded presentation (loudness: LUFS, or "off")."""
     upd: dict = {}
     if loudness is not None:
-        off = str(loudness).strip().lower() in ("off", "none")
-        upd["loudness"] = None if off else _from_options(
-            Presentation, {"loudness": loudness, "scenes": [{"narration": "x"}]}, {"loudness": "--loudness"}).loudness
+        upd["loudness"] = loudness_option(loudness, None)
     if size or fps:   # validated like the script's own size: and fps:
         checked = _from_options(Presentation, {"size": size or deck.size, "fps": fps or deck.fps,
                                                "scenes": [{"narration": "x"}]}, {"size": "--size", "fps": "--fps"})

@@ -172,7 +172,9 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
         allow_cpu: bool = typer.Option(False, help="Let the diffusion renderer run on the CPU (slow)."),
         face_index: int = typer.Option(0, help="Which face when the photo shows several (0 = largest)."),
         transparent: bool = typer.Option(False, help="Cut the person out on a transparent background: "
-                                                     "-o clip.webm (VP9 + alpha) or clip.mov (ProRes 4444).")):
+                                                     "-o clip.webm (VP9 + alpha) or clip.mov (ProRes 4444)."),
+        loudness: Optional[str] = typer.Option(None, help="Integrated loudness of the clip in LUFS, e.g. -14, "
+                                                          "or 'off' for the speech as it is (default: -16).")):
     """Make one talking-head clip from text (or recorded audio) and a photo."""
     from avatar.api import say as run
 
@@ -181,7 +183,7 @@ def say(text: Optional[str] = typer.Argument(None, help="What the presenter says
                      transparent=transparent,
                      size=size, crop=crop, still=still, seed=seed, expression_scale=expression_scale,
                      motion=motion, renderer=renderer, allow_cpu=allow_cpu, face_index=face_index,
-                     lips_model=lips_model, appearance=appearance, on_progress=bars)
+                     lips_model=lips_model, appearance=appearance, on_progress=bars, loudness=loudness)
     done(result.summary())
 
 

@@ -426,3 +426,43 @@ def test_a_rendering_process_reuses_the_memory_it_frees():
     assert configured["taken"] is True
     assert min(default["faults"]) > 500                  # new pages for every picture (962 here)
     assert max(configured["faults"]) < 100               # the same memory again
+
+
+def test_say_levels_its_clip_like_render_and_off_keeps_the_speech(tmp_path):
+    """`say` brings its clip to -16 LUFS by default (Piper's raw speech is near -25), to the
+    --loudness asked for, or leaves it as it is with "off"; a streamed recording is leveled the
+    same as the same samples in memory; a target out of range is the one-line error of
+    render's --loudness."""
+    import avatar
+    from avatar.api import leveled
+    from avatar.errors import AvatarError
+    from avatar.video import read_audio
+
+    from media import measure
+
+    text = "Hello there, this clip is loud enough to hear, and it says a few more words."
+    got = {}
+    for lufs in (None, -14, "off"):
+        out = tmp_path / f"{lufs}.mp4"
+        avatar.say(text, out=out, size=64, fps=8, motion="phonemes", loudness=lufs)
+        got[lufs] = measure(*read_audio(out), peak=False)["I"]
+    assert abs(got[None] + 16) < 1 and abs(got[-14] + 14) < 1, got
+    assert got["off"] < -20, got       # the voice's own level
+    with pytest.raises(AvatarError, match="--loudness"):
+        avatar.say(text, out=tmp_path / "x.mp4", size=64, loudness=-99)
+
+    rate = 22050
+    speech = (0.05 * np.sin(np.arange(rate * 25) * 0.07)).astype(np.float32)
+    speech[rate * 3] = 0.9                                          # a click: the limiter works too
+
+    class Streamed:                                                 # what RecordingAudio offers
+        def __len__(self):
+            return len(speech)
+
+        def read(self, start, n):
+            return speech[start:start + n].copy()
+    whole, streamed = leveled(speech, rate, -16.0), leveled(Streamed(), rate, -16.0)
+    assert len(streamed) == len(whole)
+    parts = np.concatenate([streamed.read(s, 7000) for s in range(0, len(speech), 7000)])
+    assert np.allclose(parts, whole, atol=1e-5) and abs(measure(whole[None], rate)["I"] + 16) < 0.5
+    assert leveled(speech, rate, None) is speech
