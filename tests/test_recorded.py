@@ -283,8 +283,9 @@ def test_streamed_alignment_matches_one_pass(tmp_path, monkeypatch):
 
 def test_say_streams_a_long_recording_end_to_end(tmp_path, monkeypatch, piper, astronaut_path):
     """avatar.say on a recording longer than a piece: the clip lasts as long as the prepared
-    recording and carries its audio (the encoder read it from the temporary file in blocks)."""
-    from avatar.api import say
+    recording and carries its audio, leveled as the same samples in memory are (the encoder
+    read it from the temporary file in blocks)."""
+    from avatar.api import LOUDNESS, leveled, say
     from avatar.speech import recorded
     from avatar.video import probe
     from avatar.video.mp4 import read_audio, write_mp4
@@ -301,7 +302,8 @@ def test_say_streams_a_long_recording_end_to_end(tmp_path, monkeypatch, piper, a
     info = probe(r.out)
     assert info["frames"] == r.frames == round(len(audio) / OUTPUT_RATE * 10)
     frames = [np.zeros((96, 96, 3), np.uint8)] * r.frames
-    ref = write_mp4(tmp_path / "ref.mp4", frames, fps=10, audio=np.asarray(audio), sample_rate=OUTPUT_RATE)
+    ref = write_mp4(tmp_path / "ref.mp4", frames, fps=10, audio=leveled(np.asarray(audio), OUTPUT_RATE, LOUDNESS),
+                    sample_rate=OUTPUT_RATE)
     assert np.array_equal(read_audio(r.out)[0], read_audio(ref)[0])
 
 
