@@ -183,14 +183,14 @@ def font_having(chars: str, style: str = "regular") -> tuple[str, str] | None:
         if found:
             break
 
-    def rank(item: tuple[str, str]) -> tuple:
-        path, styles = item
-        return (len(undrawable(path, chars)), ("bold" in styles) != (style == "bold"),
+    missing = {path: undrawable(path, chars) for path in found}   # each font's cmap read once
+
+    def rank(path: str) -> tuple:
+        styles = found[path]
+        return (len(missing[path]), ("bold" in styles) != (style == "bold"),
                 "italic" in styles or "oblique" in styles, "serif" in path.lower(), path)
-    if not found:
-        return None
-    best = min(found.items(), key=rank)[0]
-    return best, undrawable(best, chars)
+    best = min(found, key=rank, default=None)
+    return None if best is None else (best, missing[best])
 
 
 def _read_theme_file(name: str) -> tuple[dict, Path]:
