@@ -84,13 +84,17 @@ def run(code: str, *args: str) -> list:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def machine() -> str:
+    return (f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; code: {ROOT / 'avatar'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--frames", type=int, default=100)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; code: {ROOT / 'avatar'}")
+    print(machine())
     print(f"x264: 4 segments of {args.frames} 1080p pictures in one process (CPU user/system s, minor faults)")
     sums: dict[str, list[float]] = {}
     for r in range(args.rounds):

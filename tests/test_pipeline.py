@@ -351,3 +351,19 @@ def test_audio_ahead_gives_up_past_its_memory_budget(tmp_path):
     tight.add("a", info, track, frames)
     tight.add("b", info, track, frames)
     assert tight.result() is None and not tight.got
+
+
+def test_scene_workers_start_with_the_scene_modules_imported():
+    """The forkserver imports what a scene needs once (avatar.build.run.WORKER_PRELOAD) and the
+    workers fork from it; multiprocessing silently skips a name that does not import, so each
+    must exist. mediapipe stays out (only a worker measuring a new photo needs it)."""
+    import importlib.util
+
+    from avatar.build.run import WORKER_PRELOAD, worker_pool
+
+    missing = [m for m in WORKER_PRELOAD if m != "__main__" and importlib.util.find_spec(m) is None]
+    assert not missing
+    with worker_pool(1) as ex:   # a worker's first task: nothing of a scene has run in it yet
+        seen = ex.submit(eval, "[m in __import__('sys').modules for m in "
+                               "('avatar.renderers.warp', 'avatar.video.mp4', 'onnxruntime', 'mediapipe')]").result()
+    assert seen == [True, True, True, False]

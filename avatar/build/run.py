@@ -270,6 +270,22 @@ def _stop_workers(ex: ProcessPoolExecutor) -> None:
             p.join(timeout=5)
 
 
+# Imported once by the forkserver, which every scene worker is forked from: each worker
+# otherwise imports them itself (about 1 CPU second and 140 MB per worker, measured here), and
+# forked workers share those pages. What a scene imports (avatar.build.scene's lazy imports and
+# the libraries they import inside functions); not mediapipe (1.1 s more: only the worker that
+# measures a new photo needs it). '__main__' is multiprocessing's own default (the parent's
+# script). multiprocessing skips a name that fails to import; tests/test_run.py checks they all
+# exist. No threads start: OPENBLAS_NUM_THREADS=1 is set before the forkserver imports numpy.
+WORKER_PRELOAD = (
+    "__main__", "numpy", "cv2", "av", "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont",
+    "scipy.ndimage", "scipy.spatial", "onnxruntime", "piper.voice",
+    "avatar.build.scene", "avatar.captions", "avatar.compose", "avatar.motion",
+    "avatar.renderers.warp", "avatar.renderers.mouth", "avatar.video.mp4", "avatar.video.tags",
+    "avatar.speech.narrate", "avatar.speech.piper_voice", "avatar.face.store", "avatar.face.reenact",
+)
+
+
 @contextlib.contextmanager
 def worker_pool(workers: int, queue=None) -> Iterator[ProcessPoolExecutor]:
     """A forkserver process pool of scene workers; on any failure or interruption every worker is
@@ -286,6 +302,7 @@ def worker_pool(workers: int, queue=None) -> Iterator[ProcessPoolExecutor]:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     _quiet_resource_tracker()
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(WORKER_PRELOAD))
     me = os.getpid()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(me, process_start(me), queue)) as ex:
