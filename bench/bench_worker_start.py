@@ -4,9 +4,9 @@
 
 Each case in a fresh process of its own, the cases alternated --rounds times: a worker pool of
 avatar.build.run.worker_pool (the one a render uses), one task per worker that imports what a
-scene imports (the modules of avatar.build.run.WORKER_PRELOAD). "none": the forkserver preloads
+scene imports (avatar.build.run.SCENE_MODULES). "none": the forkserver preloads
 only '__main__' (multiprocessing's default, what the render did before), so each worker imports
-them itself; "preload": WORKER_PRELOAD, imported once by the forkserver, the workers forked from
+them itself; "preload": avatar.build.run.WORKER_PRELOAD (avatar.build.forkserver_preload imports them once in the forkserver), the workers forked from
 it. Prints the CPU seconds (user + system) of the parent, the forkserver and the workers, their
 sum, and the workers' minor page faults. Prints the machine and its load average.
 """
@@ -30,7 +30,7 @@ def cpu_of(pid):   # user + system seconds of a live process
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 if __name__ == "__main__":
-    mods = [m for m in run.WORKER_PRELOAD if m != "__main__"]
+    mods = list(run.SCENE_MODULES)
     if sys.argv[1] == "none":
         run.WORKER_PRELOAD = ("__main__",)
     n = int(sys.argv[2])

@@ -338,6 +338,36 @@ def test_sigterm_during_render_leaves_nothing(tmp_path, jobs):
     assert not out.exists() and not _temps(cache, out.parent)
 
 
+def _forkserver_importing(pgid: int) -> bool:
+    """Whether a multiprocessing forkserver of this process group has begun importing what the scene
+    workers need (avatar.build.forkserver_preload: OpenCV's library is mapped, more is to come)."""
+    for d in Path("/proc").iterdir():
+        try:
+            if (d.name.isdigit() and os.getpgid(int(d.name)) == pgid and b"forkserver" in (d / "cmdline").read_bytes()
+                    and "/cv2/" in (d / "maps").read_text()):
+                return True
+        except (OSError, ProcessLookupError):
+            pass
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux /proc")
+def test_ctrl_c_as_the_scene_workers_start_prints_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group) while the forkserver imports what the scene
+    workers need: it printed a KeyboardInterrupt traceback of its own, or
+    forked a worker after the render had ended that printed a FileNotFoundError traceback."""
+    deck = tmp_path / "long.yaml"
+    deck.write_text(LONG_DECK)
+    out, cache = tmp_path / "out" / "t.mp4", tmp_path / "cache"
+    proc = _spawn(["render", deck, "-o", out, "--cache-dir", cache, "--jobs", 2], tmp_path)
+    _wait_for(lambda: _forkserver_importing(proc.pid), proc, timeout=60)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert _descendants_gone(proc.pid), "worker processes outlived the render"
+    assert proc.returncode == 130 and err.strip() == "interrupted: no new output was written", err
+    assert not out.exists() and not _temps(cache, out.parent)
+
+
 def test_a_signal_a_library_swallows_still_stops_the_command(tmp_path, capsys, monkeypatch):
     """PyAV's error check can swallow the Interrupted a signal raises while an audio frame is
     encoded: the clip went on to the end, was written, and the command still said that no new

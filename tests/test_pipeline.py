@@ -354,16 +354,17 @@ def test_audio_ahead_gives_up_past_its_memory_budget(tmp_path):
 
 
 def test_scene_workers_start_with_the_scene_modules_imported():
-    """The forkserver imports what a scene needs once (avatar.build.run.WORKER_PRELOAD) and the
-    workers fork from it; multiprocessing silently skips a name that does not import, so each
-    must exist. mediapipe stays out (only a worker measuring a new photo needs it)."""
+    """The forkserver imports what a scene needs once (avatar.build.forkserver_preload) and the
+    workers fork from it; the preload skips a name that does not import, so each must exist.
+    mediapipe stays out (only a worker measuring a new photo needs it). The forkserver ignores
+    Ctrl-C during the preload: the worker's SIGINT is its own handler once started."""
     import importlib.util
 
-    from avatar.build.run import WORKER_PRELOAD, worker_pool
+    from avatar.build.run import SCENE_MODULES, worker_pool
 
-    missing = [m for m in WORKER_PRELOAD if m != "__main__" and importlib.util.find_spec(m) is None]
-    assert not missing
+    assert not [m for m in SCENE_MODULES if importlib.util.find_spec(m) is None]
     with worker_pool(1) as ex:   # a worker's first task: nothing of a scene has run in it yet
         seen = ex.submit(eval, "[m in __import__('sys').modules for m in "
-                               "('avatar.renderers.warp', 'avatar.video.mp4', 'onnxruntime', 'mediapipe')]").result()
-    assert seen == [True, True, True, False]
+                               "('avatar.renderers.warp', 'avatar.video.mp4', 'onnxruntime', 'mediapipe')]"
+                               " + [__import__('signal').getsignal(2).__name__]").result()
+    assert seen == [True, True, True, False, "_on_signal"]

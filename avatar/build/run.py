@@ -181,12 +181,17 @@ _to_parent: list = []   # in a worker: the queue for its scenes' audio and its w
 
 
 def _on_signal(signum, frame) -> None:
-    """In a worker: while rendering, unwind (temporary files removed); idle, just end."""
+    """In a worker: while rendering, unwind (temporary files removed); idle, just end. A second
+    signal while it unwinds from the first is ignored (Ctrl-C reaches the workers from the
+    terminal, and the render's SIGTERM follows: raised inside the unwinding, e.g. in an import's
+    clean-up, it printed a traceback); the render kills a worker that does not end in 10 s."""
     from avatar.errors import Interrupted
 
     if not _busy:
         remove_pending()
         os._exit(128 + signum)
+    if _signalled:
+        return
     _signalled.append(signum)
     raise Interrupted(signum)
 
@@ -268,22 +273,42 @@ def _stop_workers(ex: ProcessPoolExecutor) -> None:
         if p.is_alive():   # not ended by SIGTERM (still starting up, or stuck in native code)
             p.kill()
             p.join(timeout=5)
+    _stop_forkserver()   # last: the pool learns that a worker ended through the forkserver
 
 
-# Imported once by the forkserver, which every scene worker is forked from: each worker
-# otherwise imports them itself (about 1 CPU second and 140 MB per worker, measured here), and
-# forked workers share those pages. What a scene imports (avatar.build.scene's lazy imports and
-# the libraries they import inside functions); not mediapipe (1.1 s more: only the worker that
-# measures a new photo needs it). '__main__' is multiprocessing's own default (the parent's
-# script). multiprocessing skips a name that fails to import; tests/test_run.py checks they all
-# exist. No threads start: OPENBLAS_NUM_THREADS=1 is set before the forkserver imports numpy.
-WORKER_PRELOAD = (
-    "__main__", "numpy", "cv2", "av", "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont",
+# What a scene imports (avatar.build.scene's lazy imports and the libraries they import inside
+# functions), imported once by the forkserver that the scene workers fork from
+# (avatar.build.forkserver_preload); the workers share those pages. Not mediapipe (1.1 s more:
+# only the worker that measures a new photo needs it). No threads start there:
+# OPENBLAS_NUM_THREADS=1 is set before the forkserver imports numpy.
+SCENE_MODULES = (
+    "numpy", "cv2", "av", "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont",
     "scipy.ndimage", "scipy.spatial", "onnxruntime", "piper.voice",
     "avatar.build.scene", "avatar.captions", "avatar.compose", "avatar.motion",
     "avatar.renderers.warp", "avatar.renderers.mouth", "avatar.video.mp4", "avatar.video.tags",
     "avatar.speech.narrate", "avatar.speech.piper_voice", "avatar.face.store", "avatar.face.reenact",
 )
+# the forkserver's preload: '__main__' is multiprocessing's own default (the parent's script)
+WORKER_PRELOAD = ("__main__", "avatar.build.forkserver_preload")
+
+
+def _stop_forkserver() -> None:
+    """SIGTERM to the forkserver (multiprocessing starts a new one when a pool needs it again).
+    One still importing its preload (Ctrl-C in a render's first second) served the pool's
+    requests for workers after this process had given up and ended: the worker it forked then
+    found the pool's lock gone and printed a FileNotFoundError traceback under the command's
+    "interrupted" line. Only once the workers have ended: a worker's end reaches the pool through
+    the forkserver, and with it gone the pool took its workers for ended while they were still
+    removing their temporary files. No public API names the forkserver, hence the private pid."""
+    import signal
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 @contextlib.contextmanager
