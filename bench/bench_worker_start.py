@@ -4,10 +4,10 @@
 
 Each case in a fresh process of its own, the cases alternated --rounds times: a worker pool of
 avatar.build.run.worker_pool (the one a render uses), one task per worker that imports what a
-scene imports (avatar.build.run.SCENE_MODULES). "none": the forkserver preloads
-only '__main__' (multiprocessing's default, what the render did before), so each worker imports
-them itself; "preload": avatar.build.run.WORKER_PRELOAD (avatar.build.forkserver_preload imports them once in the forkserver), the workers forked from
-it. Prints the CPU seconds (user + system) of the parent, the forkserver and the workers, their
+scene imports (avatar.build.run.SCENE_MODULES). "none": the forkserver preloads only
+'__main__' (multiprocessing's default, what the render did before), so each worker imports them
+itself; "preload": avatar.build.run.WORKER_PRELOAD (avatar.build.forkserver_preload imports them
+once in the forkserver), the workers forked from it. Prints the CPU seconds (user + system) of the parent, the forkserver and the workers, their
 sum, and the workers' minor page faults. Prints the machine and its load average.
 """
 from __future__ import annotations

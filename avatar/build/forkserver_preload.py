@@ -2,8 +2,8 @@
 only user: importing it anywhere else makes that process ignore Ctrl-C).
 
 It imports once what a scene imports (avatar.build.run.SCENE_MODULES), and each worker forked
-from the forkserver starts with them instead of importing them itself (about 1 CPU s and
-18,000 page faults a worker, bench/bench_worker_start.py).
+from the forkserver starts with them instead of importing them itself (about 0.5 CPU s and
+16,000 page faults a worker, bench/bench_worker_start.py).
 
 SIGINT is ignored first: the forkserver is in the command's process group, so a Ctrl-C reaches
 it too, and multiprocessing makes it ignore SIGINT only after its preload; one landing during
